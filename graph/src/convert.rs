@@ -1,0 +1,269 @@
+//! Conversion between the graph model and its protobuf form, validating on receipt.
+
+use crate::graph::{Blockwise, ChunkReduce, Combine, Layer, LayerOp};
+use crate::grid::ChunkGrid;
+use crate::program::{BinaryOp, Distribution, Fault, Instr, Program, ReduceOp, UnaryOp};
+use crate::{Graph, GraphError, LayerId};
+use kaon_proto as pb;
+
+impl Graph {
+    /// Decodes and validates a graph received from the network.
+    pub fn from_proto(g: &pb::Graph) -> Result<Graph, GraphError> {
+        let mut layers = Vec::with_capacity(g.layers.len());
+        for (id, l) in g.layers.iter().enumerate() {
+            let at = |message: String| GraphError::Layer {
+                layer: id as LayerId,
+                name: l.name.clone(),
+                message,
+            };
+            let op = match &l.op {
+                Some(pb::layer::Op::Blockwise(b)) => {
+                    let domain = grid_from_proto(b.domain.as_ref())
+                        .map_err(|e| at(format!("has a bad domain: {e}")))?;
+                    let program = program_from_proto(&b.program).map_err(&at)?;
+                    let reduce = match &b.reduce {
+                        None => None,
+                        Some(r) => Some(ChunkReduce {
+                            op: reduce_op(r.op).map_err(&at)?,
+                            axes: r.axes.iter().map(|&a| a as usize).collect(),
+                        }),
+                    };
+                    LayerOp::Blockwise(Blockwise {
+                        domain,
+                        inputs: b.inputs.clone(),
+                        program,
+                        reduce,
+                    })
+                }
+                Some(pb::layer::Op::Combine(c)) => LayerOp::Combine(Combine {
+                    input: c.input,
+                    op: reduce_op(c.op).map_err(&at)?,
+                    axes: c.axes.iter().map(|&a| a as usize).collect(),
+                    split_every: c.split_every,
+                }),
+                None => return Err(at("has no operation".into())),
+            };
+            layers.push(Layer {
+                name: l.name.clone(),
+                op,
+            });
+        }
+        Graph::new(layers, g.outputs.clone())
+    }
+
+    pub fn to_proto(&self) -> pb::Graph {
+        pb::Graph {
+            layers: self
+                .layers()
+                .iter()
+                .map(|l| pb::Layer {
+                    name: l.name.clone(),
+                    op: Some(match &l.op {
+                        LayerOp::Blockwise(b) => pb::layer::Op::Blockwise(pb::Blockwise {
+                            domain: Some(grid_to_proto(&b.domain)),
+                            inputs: b.inputs.clone(),
+                            program: b.program.instrs.iter().map(instr_to_proto).collect(),
+                            reduce: b.reduce.as_ref().map(|r| pb::ChunkReduce {
+                                op: reduce_op_to_proto(r.op) as i32,
+                                axes: r.axes.iter().map(|&a| a as u32).collect(),
+                            }),
+                        }),
+                        LayerOp::Combine(c) => pb::layer::Op::Combine(pb::Combine {
+                            input: c.input,
+                            op: reduce_op_to_proto(c.op) as i32,
+                            axes: c.axes.iter().map(|&a| a as u32).collect(),
+                            split_every: c.split_every,
+                        }),
+                    }),
+                })
+                .collect(),
+            outputs: self.outputs().to_vec(),
+        }
+    }
+}
+
+pub fn grid_from_proto(g: Option<&pb::ChunkGrid>) -> Result<ChunkGrid, GraphError> {
+    let g = g.ok_or_else(|| GraphError::grid("missing".into()))?;
+    ChunkGrid::new(g.axes.iter().map(|a| a.sizes.clone()).collect())
+}
+
+pub fn grid_to_proto(g: &ChunkGrid) -> pb::ChunkGrid {
+    pb::ChunkGrid {
+        axes: g
+            .chunks()
+            .iter()
+            .map(|s| pb::AxisChunks { sizes: s.clone() })
+            .collect(),
+    }
+}
+
+fn reduce_op(op: i32) -> Result<ReduceOp, String> {
+    Ok(match pb::ReduceOp::try_from(op) {
+        Ok(pb::ReduceOp::Sum) => ReduceOp::Sum,
+        Ok(pb::ReduceOp::Prod) => ReduceOp::Prod,
+        Ok(pb::ReduceOp::Min) => ReduceOp::Min,
+        Ok(pb::ReduceOp::Max) => ReduceOp::Max,
+        _ => return Err(format!("has an unknown reduction ({op})")),
+    })
+}
+
+fn reduce_op_to_proto(op: ReduceOp) -> pb::ReduceOp {
+    match op {
+        ReduceOp::Sum => pb::ReduceOp::Sum,
+        ReduceOp::Prod => pb::ReduceOp::Prod,
+        ReduceOp::Min => pb::ReduceOp::Min,
+        ReduceOp::Max => pb::ReduceOp::Max,
+    }
+}
+
+const UNARY: [(pb::UnaryOp, UnaryOp); 11] = [
+    (pb::UnaryOp::Neg, UnaryOp::Neg),
+    (pb::UnaryOp::Abs, UnaryOp::Abs),
+    (pb::UnaryOp::Sqrt, UnaryOp::Sqrt),
+    (pb::UnaryOp::Exp, UnaryOp::Exp),
+    (pb::UnaryOp::Log, UnaryOp::Log),
+    (pb::UnaryOp::Sin, UnaryOp::Sin),
+    (pb::UnaryOp::Cos, UnaryOp::Cos),
+    (pb::UnaryOp::Tan, UnaryOp::Tan),
+    (pb::UnaryOp::Arcsin, UnaryOp::Arcsin),
+    (pb::UnaryOp::Arccos, UnaryOp::Arccos),
+    (pb::UnaryOp::Arctan, UnaryOp::Arctan),
+];
+
+const BINARY: [(pb::BinaryOp, BinaryOp); 7] = [
+    (pb::BinaryOp::Add, BinaryOp::Add),
+    (pb::BinaryOp::Sub, BinaryOp::Sub),
+    (pb::BinaryOp::Mul, BinaryOp::Mul),
+    (pb::BinaryOp::Div, BinaryOp::Div),
+    (pb::BinaryOp::Pow, BinaryOp::Pow),
+    (pb::BinaryOp::Max, BinaryOp::Max),
+    (pb::BinaryOp::Min, BinaryOp::Min),
+];
+
+fn program_from_proto(instrs: &[pb::Instr]) -> Result<Program, String> {
+    use pb::instr::Kind;
+    let mut program = Program::default();
+    for (i, instr) in instrs.iter().enumerate() {
+        let bad = |what: &str| format!("instruction {i} has {what}");
+        let decoded = match &instr.kind {
+            Some(Kind::Input(slot)) => Instr::Input(*slot),
+            Some(Kind::Random(r)) => match pb::Distribution::try_from(r.distribution) {
+                Ok(pb::Distribution::Uniform) => Instr::Random {
+                    seed: r.seed,
+                    distribution: Distribution::Uniform,
+                },
+                _ => return Err(bad("an unknown distribution")),
+            },
+            Some(Kind::Constant(c)) => Instr::Const(*c),
+            Some(Kind::Unary(u)) => {
+                let op = UNARY
+                    .iter()
+                    .find(|(p, _)| *p as i32 == u.op)
+                    .ok_or_else(|| bad("an unknown unary operation"))?
+                    .1;
+                Instr::Unary(op, u.operand)
+            }
+            Some(Kind::Binary(b)) => {
+                let op = BINARY
+                    .iter()
+                    .find(|(p, _)| *p as i32 == b.op)
+                    .ok_or_else(|| bad("an unknown binary operation"))?
+                    .1;
+                Instr::Binary(op, b.lhs, b.rhs)
+            }
+            Some(Kind::Fault(f)) => match &f.kind {
+                Some(pb::fault::Kind::Error(msg)) => Instr::Fault(Fault::Error(msg.clone())),
+                Some(pb::fault::Kind::ExitWorker(_)) => Instr::Fault(Fault::ExitWorker),
+                None => return Err(bad("an empty fault")),
+            },
+            None => return Err(bad("no operation")),
+        };
+        program.push(decoded);
+    }
+    Ok(program)
+}
+
+fn instr_to_proto(instr: &Instr) -> pb::Instr {
+    use pb::instr::Kind;
+    let kind = match instr {
+        Instr::Input(slot) => Kind::Input(*slot),
+        Instr::Random { seed, distribution } => Kind::Random(pb::Random {
+            seed: *seed,
+            distribution: match distribution {
+                Distribution::Uniform => pb::Distribution::Uniform as i32,
+            },
+        }),
+        Instr::Const(c) => Kind::Constant(*c),
+        Instr::Unary(op, a) => Kind::Unary(pb::Unary {
+            op: UNARY.iter().find(|(_, o)| o == op).unwrap().0 as i32,
+            operand: *a,
+        }),
+        Instr::Binary(op, a, b) => Kind::Binary(pb::Binary {
+            op: BINARY.iter().find(|(_, o)| o == op).unwrap().0 as i32,
+            lhs: *a,
+            rhs: *b,
+        }),
+        Instr::Fault(Fault::Error(msg)) => Kind::Fault(pb::Fault {
+            kind: Some(pb::fault::Kind::Error(msg.clone())),
+        }),
+        Instr::Fault(Fault::ExitWorker) => Kind::Fault(pb::Fault {
+            kind: Some(pb::fault::Kind::ExitWorker(true)),
+        }),
+    };
+    pb::Instr { kind: Some(kind) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{seed_expression_graph, sum_tree_graph};
+    use prost::Message;
+
+    #[test]
+    fn graphs_round_trip_through_protobuf() {
+        for g in [
+            sum_tree_graph(10, 3),
+            seed_expression_graph([6, 4, 2], [3, 2, 2], 4),
+        ] {
+            let bytes = g.to_proto().encode_to_vec();
+            let back = Graph::from_proto(&pb::Graph::decode(&bytes[..]).unwrap()).unwrap();
+            assert_eq!(back.layers(), g.layers());
+            assert_eq!(back.num_tasks(), g.num_tasks());
+        }
+    }
+
+    #[test]
+    fn garbage_bytes_are_an_error_not_a_panic() {
+        let good = seed_expression_graph([6, 4, 2], [3, 2, 2], 4)
+            .to_proto()
+            .encode_to_vec();
+        // Truncations and bit flips either fail to decode or fail validation, or decode
+        // to some valid graph; none may panic.
+        for cut in 0..good.len() {
+            if let Ok(g) = pb::Graph::decode(&good[..cut]) {
+                let _ = Graph::from_proto(&g);
+            }
+        }
+        let mut state = 0x9e3779b97f4a7c15u64;
+        for _ in 0..2000 {
+            let mut bytes = good.clone();
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+            let pos = (state >> 33) as usize % bytes.len();
+            bytes[pos] ^= (state >> 13) as u8 | 1;
+            if let Ok(g) = pb::Graph::decode(&bytes[..]) {
+                let _ = Graph::from_proto(&g);
+            }
+        }
+    }
+
+    #[test]
+    fn unknown_enum_values_are_refused_with_the_layer_name() {
+        let mut p = sum_tree_graph(4, 2).to_proto();
+        if let Some(pb::layer::Op::Combine(c)) = &mut p.layers[1].op {
+            c.op = 99;
+        }
+        let err = Graph::from_proto(&p).unwrap_err().to_string();
+        assert!(err.contains("unknown reduction"), "{err}");
+        assert!(err.contains("sum-combine"), "{err}");
+    }
+}

@@ -1,0 +1,546 @@
+//! Graphs of layers: construction with validation, and expansion to tasks.
+//!
+//! Expansion is a pure function of the graph: the scheduler and the worker both call
+//! [`Graph::inputs_of`] and [`Graph::dependents_of`] instead of shipping task lists.
+
+use crate::grid::ChunkGrid;
+use crate::program::{Instr, Program, ReduceOp};
+use crate::{GraphError, LayerId, TaskId};
+
+/// Most tasks one graph may expand to; beyond it a graph is refused at submission.
+pub const MAX_TASKS: u64 = 100_000_000;
+
+/// One operation over a chunk grid.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Layer {
+    pub name: String,
+    pub op: LayerOp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerOp {
+    Blockwise(Blockwise),
+    Combine(Combine),
+}
+
+/// A fused program run on every chunk of `domain`, reading the same-index chunk of each
+/// input, optionally reduced inside the chunk over some axes (kept with size 1).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Blockwise {
+    pub domain: ChunkGrid,
+    pub inputs: Vec<LayerId>,
+    pub program: Program,
+    pub reduce: Option<ChunkReduce>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkReduce {
+    pub op: ReduceOp,
+    pub axes: Vec<usize>,
+}
+
+/// One tree-reduction step: each output chunk reduces a group of up to `split_every`
+/// input chunks along each of `axes` (each input chunk reduced over `axes` first).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Combine {
+    pub input: LayerId,
+    pub op: ReduceOp,
+    pub axes: Vec<usize>,
+    pub split_every: u32,
+}
+
+/// A validated graph of layers in dependency order.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    layers: Vec<Layer>,
+    outputs: Vec<LayerId>,
+    /// Output grid of each layer.
+    grids: Vec<ChunkGrid>,
+    /// Dense index of each layer's first task; the last entry is the task count.
+    offsets: Vec<u64>,
+    /// Layers that read each layer.
+    consumers: Vec<Vec<LayerId>>,
+}
+
+impl Graph {
+    /// Builds a graph, refusing anything inconsistent with an error that names the layer.
+    pub fn new(layers: Vec<Layer>, outputs: Vec<LayerId>) -> Result<Self, GraphError> {
+        if layers.is_empty() {
+            return Err(GraphError::Invalid("the graph has no layers".into()));
+        }
+        let mut grids: Vec<ChunkGrid> = Vec::with_capacity(layers.len());
+        let mut consumers = vec![Vec::new(); layers.len()];
+        for (id, layer) in layers.iter().enumerate() {
+            let at = |msg: String| GraphError::Layer {
+                layer: id as LayerId,
+                name: layer.name.clone(),
+                message: msg,
+            };
+            let check_input = |input: LayerId| -> Result<(), GraphError> {
+                if input as usize >= layers.len() {
+                    Err(at(format!(
+                        "reads layer {input}, which does not exist (the graph has {} layers)",
+                        layers.len()
+                    )))
+                } else if input as usize >= id {
+                    Err(at(format!(
+                        "reads layer {input} ('{}'), which is not before it: the graph has a \
+                         cycle or its layers are not in dependency order",
+                        layers[input as usize].name
+                    )))
+                } else {
+                    Ok(())
+                }
+            };
+            let grid = match &layer.op {
+                LayerOp::Blockwise(b) => {
+                    for (slot, &input) in b.inputs.iter().enumerate() {
+                        check_input(input)?;
+                        let input_grid = &grids[input as usize];
+                        if input_grid != &b.domain {
+                            return Err(at(format!(
+                                "input {slot} (layer '{}') has shape {:?} and chunks {:?}, \
+                                 but the layer runs over shape {:?} with chunks {:?}",
+                                layers[input as usize].name,
+                                input_grid.shape(),
+                                input_grid.chunks(),
+                                b.domain.shape(),
+                                b.domain.chunks()
+                            )));
+                        }
+                    }
+                    validate_program(&b.program, b.inputs.len()).map_err(&at)?;
+                    match &b.reduce {
+                        Some(r) => {
+                            validate_axes(&r.axes, b.domain.ndim()).map_err(&at)?;
+                            b.domain.reduced_per_chunk(&r.axes)
+                        }
+                        None => b.domain.clone(),
+                    }
+                }
+                LayerOp::Combine(c) => {
+                    check_input(c.input)?;
+                    let input_grid = &grids[c.input as usize];
+                    validate_axes(&c.axes, input_grid.ndim()).map_err(&at)?;
+                    if c.split_every < 2 {
+                        return Err(at(format!(
+                            "split_every is {}, it must be at least 2",
+                            c.split_every
+                        )));
+                    }
+                    input_grid.combined(&c.axes, c.split_every as u64)
+                }
+            };
+            for input in layer_inputs(&layer.op) {
+                if !consumers[input as usize].contains(&(id as LayerId)) {
+                    consumers[input as usize].push(id as LayerId);
+                }
+            }
+            grids.push(grid);
+        }
+        if outputs.is_empty() {
+            return Err(GraphError::Invalid(
+                "the graph names no output layer".into(),
+            ));
+        }
+        for &o in &outputs {
+            if o as usize >= layers.len() {
+                return Err(GraphError::Invalid(format!(
+                    "output layer {o} does not exist (the graph has {} layers)",
+                    layers.len()
+                )));
+            }
+        }
+        for (id, layer) in layers.iter().enumerate() {
+            if consumers[id].is_empty() && !outputs.contains(&(id as LayerId)) {
+                return Err(GraphError::Layer {
+                    layer: id as LayerId,
+                    name: layer.name.clone(),
+                    message: "is neither an output nor read by another layer".into(),
+                });
+            }
+        }
+        let mut offsets = Vec::with_capacity(layers.len() + 1);
+        let mut total: u64 = 0;
+        for g in &grids {
+            offsets.push(total);
+            total += g.num_chunks();
+            if total > MAX_TASKS {
+                return Err(GraphError::Invalid(format!(
+                    "the graph expands to more than {MAX_TASKS} tasks; use larger chunks"
+                )));
+            }
+        }
+        offsets.push(total);
+        Ok(Self {
+            layers,
+            outputs,
+            grids,
+            offsets,
+            consumers,
+        })
+    }
+
+    pub fn layers(&self) -> &[Layer] {
+        &self.layers
+    }
+
+    pub fn layer(&self, id: LayerId) -> &Layer {
+        &self.layers[id as usize]
+    }
+
+    pub fn outputs(&self) -> &[LayerId] {
+        &self.outputs
+    }
+
+    pub fn is_output(&self, layer: LayerId) -> bool {
+        self.outputs.contains(&layer)
+    }
+
+    /// The chunk grid of a layer's result.
+    pub fn grid(&self, id: LayerId) -> &ChunkGrid {
+        &self.grids[id as usize]
+    }
+
+    /// Layers that read `id`.
+    pub fn consumers(&self, id: LayerId) -> &[LayerId] {
+        &self.consumers[id as usize]
+    }
+
+    /// Total number of tasks.
+    pub fn num_tasks(&self) -> u64 {
+        *self.offsets.last().unwrap()
+    }
+
+    /// Number of tasks (chunks) of one layer.
+    pub fn layer_tasks(&self, id: LayerId) -> u64 {
+        self.offsets[id as usize + 1] - self.offsets[id as usize]
+    }
+
+    /// Dense index of a task in `0..num_tasks()`, layer by layer.
+    pub fn task_index(&self, task: TaskId) -> u64 {
+        self.offsets[task.layer as usize] + task.chunk
+    }
+
+    /// The task with a dense index.
+    pub fn task_at(&self, index: u64) -> TaskId {
+        let layer = self.offsets.partition_point(|&o| o <= index) - 1;
+        TaskId {
+            layer: layer as LayerId,
+            chunk: index - self.offsets[layer],
+        }
+    }
+
+    /// Whether a task id names a task of this graph.
+    pub fn contains(&self, task: TaskId) -> bool {
+        (task.layer as usize) < self.layers.len() && task.chunk < self.layer_tasks(task.layer)
+    }
+
+    /// Appends the tasks whose results `task` reads, without duplicates.
+    pub fn inputs_of(&self, task: TaskId, out: &mut Vec<TaskId>) {
+        match &self.layers[task.layer as usize].op {
+            LayerOp::Blockwise(b) => {
+                let start = out.len();
+                for &input in &b.inputs {
+                    let dep = TaskId {
+                        layer: input,
+                        chunk: task.chunk,
+                    };
+                    if !out[start..].contains(&dep) {
+                        out.push(dep);
+                    }
+                }
+            }
+            LayerOp::Combine(c) => {
+                let in_grid = &self.grids[c.input as usize];
+                let out_grid = &self.grids[task.layer as usize];
+                let idx = out_grid.block_index(task.chunk);
+                let nb = in_grid.numblocks();
+                let split = c.split_every as u64;
+                // Iterate over the group: along combined axes a range, elsewhere one block.
+                let ranges: Vec<(u64, u64)> = idx
+                    .iter()
+                    .enumerate()
+                    .map(|(axis, &i)| {
+                        if c.axes.contains(&axis) {
+                            (i * split, ((i + 1) * split).min(nb[axis]))
+                        } else {
+                            (i, i + 1)
+                        }
+                    })
+                    .collect();
+                let mut cur: Vec<u64> = ranges.iter().map(|r| r.0).collect();
+                loop {
+                    out.push(TaskId {
+                        layer: c.input,
+                        chunk: in_grid.linear_index(&cur),
+                    });
+                    let mut axis = cur.len();
+                    loop {
+                        if axis == 0 {
+                            return;
+                        }
+                        axis -= 1;
+                        cur[axis] += 1;
+                        if cur[axis] < ranges[axis].1 {
+                            break;
+                        }
+                        cur[axis] = ranges[axis].0;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Appends the tasks that read `task`'s result.
+    pub fn dependents_of(&self, task: TaskId, out: &mut Vec<TaskId>) {
+        for &consumer in &self.consumers[task.layer as usize] {
+            match &self.layers[consumer as usize].op {
+                LayerOp::Blockwise(_) => out.push(TaskId {
+                    layer: consumer,
+                    chunk: task.chunk,
+                }),
+                LayerOp::Combine(c) => {
+                    let in_grid = &self.grids[task.layer as usize];
+                    let mut idx = in_grid.block_index(task.chunk);
+                    for &axis in &c.axes {
+                        idx[axis] /= c.split_every as u64;
+                    }
+                    out.push(TaskId {
+                        layer: consumer,
+                        chunk: self.grids[consumer as usize].linear_index(&idx),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Number of distinct tasks `task` reads.
+    pub fn num_inputs(&self, task: TaskId) -> usize {
+        let mut v = Vec::new();
+        self.inputs_of(task, &mut v);
+        v.len()
+    }
+
+    /// The task's key as users see it in errors: `('layer-name', i, j, ...)`.
+    pub fn task_key(&self, task: TaskId) -> String {
+        let name = &self.layers[task.layer as usize].name;
+        if !self.contains(task) {
+            return format!("('{name}', #{})", task.chunk);
+        }
+        let idx = self.grids[task.layer as usize].block_index(task.chunk);
+        let mut key = format!("('{name}'");
+        for i in idx {
+            key.push_str(&format!(", {i}"));
+        }
+        key.push(')');
+        key
+    }
+}
+
+/// Layers a layer operation reads.
+pub fn layer_inputs(op: &LayerOp) -> Vec<LayerId> {
+    match op {
+        LayerOp::Blockwise(b) => b.inputs.clone(),
+        LayerOp::Combine(c) => vec![c.input],
+    }
+}
+
+fn validate_axes(axes: &[usize], ndim: usize) -> Result<(), String> {
+    for (i, &a) in axes.iter().enumerate() {
+        if a >= ndim {
+            return Err(format!("reduces axis {a} of a {ndim}-dimensional array"));
+        }
+        if axes[..i].contains(&a) {
+            return Err(format!("reduces axis {a} twice"));
+        }
+    }
+    Ok(())
+}
+
+fn validate_program(program: &Program, num_inputs: usize) -> Result<(), String> {
+    if program.instrs.is_empty() {
+        return Err("has an empty program".into());
+    }
+    for (i, instr) in program.instrs.iter().enumerate() {
+        if let Instr::Input(slot) = instr
+            && *slot as usize >= num_inputs
+        {
+            return Err(format!(
+                "instruction {i} reads input {slot}, but the layer has {num_inputs} inputs"
+            ));
+        }
+        for operand in instr.operands() {
+            if operand as usize >= i {
+                return Err(format!(
+                    "instruction {i} reads value {operand}, which is not defined before it"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{seed_expression_graph, sum_tree_graph};
+    use crate::{BinaryOp, ChunkReduce, Instr};
+
+    fn source(name: &str, shape: &[u64], chunks: &[u64]) -> Layer {
+        let mut program = Program::default();
+        program.push(Instr::Const(1.0));
+        Layer {
+            name: name.into(),
+            op: LayerOp::Blockwise(Blockwise {
+                domain: ChunkGrid::regular(shape, chunks).unwrap(),
+                inputs: vec![],
+                program,
+                reduce: None,
+            }),
+        }
+    }
+
+    fn add(name: &str, shape: &[u64], chunks: &[u64], inputs: Vec<LayerId>) -> Layer {
+        let mut program = Program::default();
+        let a = program.push(Instr::Input(0));
+        let b = program.push(Instr::Input(1));
+        program.push(Instr::Binary(BinaryOp::Add, a, b));
+        Layer {
+            name: name.into(),
+            op: LayerOp::Blockwise(Blockwise {
+                domain: ChunkGrid::regular(shape, chunks).unwrap(),
+                inputs,
+                program,
+                reduce: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn a_missing_layer_is_named() {
+        let err = Graph::new(
+            vec![source("x", &[4], &[2]), add("add", &[4], &[2], vec![0, 7])],
+            vec![1],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("'add'") && err.contains("layer 7"), "{err}");
+    }
+
+    #[test]
+    fn a_cycle_is_refused() {
+        let err = Graph::new(
+            vec![
+                add("a", &[4], &[2], vec![1, 1]),
+                add("b", &[4], &[2], vec![0, 0]),
+            ],
+            vec![1],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("cycle"), "{err}");
+    }
+
+    #[test]
+    fn a_chunk_mismatch_names_both_grids() {
+        let err = Graph::new(
+            vec![
+                source("x", &[4], &[2]),
+                source("y", &[4], &[4]),
+                add("add", &[4], &[2], vec![0, 1]),
+            ],
+            vec![2],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("'y'") && err.contains("[[4]]") && err.contains("[[2, 2]]"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_programs_and_axes_are_refused() {
+        let mut bad = add("add", &[4], &[2], vec![0, 0]);
+        if let LayerOp::Blockwise(b) = &mut bad.op {
+            b.program.instrs[2] = Instr::Binary(BinaryOp::Add, 0, 5);
+        }
+        let err = Graph::new(vec![source("x", &[4], &[2]), bad], vec![1]).unwrap_err();
+        assert!(err.to_string().contains("value 5"), "{err}");
+
+        let mut bad = source("x", &[4], &[2]);
+        if let LayerOp::Blockwise(b) = &mut bad.op {
+            b.reduce = Some(ChunkReduce {
+                op: ReduceOp::Sum,
+                axes: vec![3],
+            });
+        }
+        let err = Graph::new(vec![bad], vec![0]).unwrap_err();
+        assert!(err.to_string().contains("axis 3"), "{err}");
+    }
+
+    #[test]
+    fn unused_layers_are_refused() {
+        let err = Graph::new(
+            vec![source("x", &[4], &[2]), source("y", &[4], &[2])],
+            vec![1],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("neither an output"), "{err}");
+    }
+
+    #[test]
+    fn inputs_and_dependents_agree() {
+        for g in [
+            sum_tree_graph(37, 4),
+            seed_expression_graph([9, 8, 3], [2, 3, 2], 3),
+        ] {
+            let mut inputs = Vec::new();
+            let mut deps = Vec::new();
+            let mut edges = 0;
+            for i in 0..g.num_tasks() {
+                let t = g.task_at(i);
+                assert_eq!(g.task_index(t), i);
+                inputs.clear();
+                g.inputs_of(t, &mut inputs);
+                for &input in &inputs {
+                    deps.clear();
+                    g.dependents_of(input, &mut deps);
+                    assert!(deps.contains(&t), "{t:?} reads {input:?}");
+                    edges += 1;
+                }
+            }
+            // Every non-root task reads something; every non-output is read.
+            assert!(edges >= g.num_tasks() - g.layer_tasks(0));
+            let out = g.outputs()[0];
+            assert_eq!(g.layer_tasks(out), g.grid(out).num_chunks());
+        }
+    }
+
+    #[test]
+    fn tree_reduction_reaches_one_chunk() {
+        let g = sum_tree_graph(37, 4);
+        // 37 -> 10 -> 3 -> 1
+        assert_eq!(g.layers().len(), 4);
+        assert_eq!(g.num_tasks(), 37 + 10 + 3 + 1);
+        let mut inputs = Vec::new();
+        g.inputs_of(TaskId { layer: 1, chunk: 9 }, &mut inputs);
+        assert_eq!(
+            inputs,
+            vec![TaskId {
+                layer: 0,
+                chunk: 36
+            }]
+        );
+    }
+
+    #[test]
+    fn task_keys_show_block_indices() {
+        let g = seed_expression_graph([4, 4, 2], [2, 2, 2], 4);
+        assert_eq!(
+            g.task_key(TaskId { layer: 0, chunk: 3 }),
+            "('sum-partial', 1, 1, 0)"
+        );
+    }
+}

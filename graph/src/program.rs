@@ -1,0 +1,191 @@
+//! Per-chunk programs: the fused elementwise code a blockwise layer runs on each chunk.
+//!
+//! A program is a list of instructions in SSA form: instruction `i` defines value `i`
+//! and may only read earlier values. The last instruction's value is the result. The
+//! worker evaluates it over cache-sized tiles of the chunk, so intermediate values
+//! never exist as whole chunks.
+
+use kaon_proto as pb;
+
+/// Element types. Kernels of this release compute in `F64`; the others travel on the
+/// wire so that the array library can grow into them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F64,
+    F32,
+    I64,
+    I32,
+    U8,
+    Bool,
+}
+
+impl DType {
+    pub fn itemsize(self) -> usize {
+        match self {
+            DType::F64 | DType::I64 => 8,
+            DType::F32 | DType::I32 => 4,
+            DType::U8 | DType::Bool => 1,
+        }
+    }
+
+    /// NumPy's name for the type.
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::F64 => "float64",
+            DType::F32 => "float32",
+            DType::I64 => "int64",
+            DType::I32 => "int32",
+            DType::U8 => "uint8",
+            DType::Bool => "bool",
+        }
+    }
+
+    pub fn from_proto(d: i32) -> Option<Self> {
+        Some(match pb::Dtype::try_from(d).ok()? {
+            pb::Dtype::F64 => DType::F64,
+            pb::Dtype::F32 => DType::F32,
+            pb::Dtype::I64 => DType::I64,
+            pb::Dtype::I32 => DType::I32,
+            pb::Dtype::U8 => DType::U8,
+            pb::Dtype::Bool => DType::Bool,
+            pb::Dtype::Unspecified => return None,
+        })
+    }
+
+    pub fn to_proto(self) -> pb::Dtype {
+        match self {
+            DType::F64 => pb::Dtype::F64,
+            DType::F32 => pb::Dtype::F32,
+            DType::I64 => pb::Dtype::I64,
+            DType::I32 => pb::Dtype::I32,
+            DType::U8 => pb::Dtype::U8,
+            DType::Bool => pb::Dtype::Bool,
+        }
+    }
+}
+
+/// Distributions of random chunks. Each chunk is a pure function of (seed, chunk index).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Distribution {
+    /// Uniform on [0, 1).
+    Uniform,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Abs,
+    Sqrt,
+    Exp,
+    Log,
+    Sin,
+    Cos,
+    Tan,
+    Arcsin,
+    Arccos,
+    Arctan,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Pow,
+    Max,
+    Min,
+}
+
+/// Deliberate failures, for tests of error handling and recovery.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The kernel fails with this message.
+    Error(String),
+    /// The worker process exits on the spot; workers refuse this unless started with
+    /// fault injection allowed.
+    ExitWorker,
+}
+
+/// Value id inside a program: the index of the instruction that defines it.
+pub type ValueId = u32;
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Instr {
+    /// The chunk of the i-th input layer, at the same chunk index.
+    Input(u32),
+    Random {
+        seed: u64,
+        distribution: Distribution,
+    },
+    Const(f64),
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+    Fault(Fault),
+}
+
+impl Instr {
+    /// Values this instruction reads.
+    pub fn operands(&self) -> impl Iterator<Item = ValueId> {
+        let (a, b) = match *self {
+            Instr::Unary(_, a) => (Some(a), None),
+            Instr::Binary(_, a, b) => (Some(a), Some(b)),
+            _ => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
+/// A fused per-chunk program.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Program {
+    pub instrs: Vec<Instr>,
+}
+
+impl Program {
+    /// Appends an instruction and returns the value it defines.
+    pub fn push(&mut self, instr: Instr) -> ValueId {
+        self.instrs.push(instr);
+        (self.instrs.len() - 1) as ValueId
+    }
+}
+
+/// Reductions, per chunk and in tree-reduction steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReduceOp {
+    Sum,
+    Prod,
+    Min,
+    Max,
+}
+
+impl ReduceOp {
+    /// The value an empty reduction starts from.
+    pub fn identity(self) -> f64 {
+        match self {
+            ReduceOp::Sum => 0.0,
+            ReduceOp::Prod => 1.0,
+            ReduceOp::Min => f64::INFINITY,
+            ReduceOp::Max => f64::NEG_INFINITY,
+        }
+    }
+
+    #[inline(always)]
+    pub fn combine(self, a: f64, b: f64) -> f64 {
+        match self {
+            ReduceOp::Sum => a + b,
+            ReduceOp::Prod => a * b,
+            ReduceOp::Min => a.min(b),
+            ReduceOp::Max => a.max(b),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ReduceOp::Sum => "sum",
+            ReduceOp::Prod => "prod",
+            ReduceOp::Min => "min",
+            ReduceOp::Max => "max",
+        }
+    }
+}
