@@ -1,0 +1,631 @@
+//! Evaluation of a fused per-chunk program over one tile (a contiguous range of the
+//! chunk's elements in C order), and reduction of one tile.
+//!
+//! A [`Plan`] is the program with dead code removed and constants folded; each remaining
+//! instruction writes one tile-sized buffer of the thread's scratch space. Inputs are
+//! read in place from the input chunks. The loops are plain slice loops over
+//! `#[inline(always)]` element functions; [`eval_tile`] dispatches at run time to copies
+//! compiled for AVX-512 (F/DQ/VL) or AVX2 + FMA where the CPU has them, [`reduce_slice`]
+//! to AVX2 + FMA. Every path gives the same bits: the element functions use `mul_add`,
+//! which is fused everywhere (an instruction, or glibc's exact `fma` without one), and
+//! u64 -> f64 conversions are exact. (The AVX-512 target features need Rust 1.89.)
+
+use kaon_graph::{BinaryOp, Instr, Program, ReduceOp, UnaryOp};
+
+use crate::math;
+
+/// Elements per tile: the unit of evaluation. Small enough that the buffers of a
+/// program stay in the L1/L2 cache, large enough that interpreting the program per tile
+/// costs nothing.
+pub const TILE: usize = 1024;
+
+/// Where a value of the plan lives.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Src {
+    /// The same value for every element.
+    Scalar(f64),
+    /// A scratch buffer.
+    Buf(usize),
+    /// An input chunk (position in the task's deduplicated input list).
+    Input(usize),
+}
+
+#[derive(Clone, Debug)]
+enum Step {
+    Random {
+        key: u64,
+        out: usize,
+    },
+
+    Unary {
+        op: UnaryOp,
+        a: Src,
+        out: usize,
+    },
+    Binary {
+        op: BinaryOp,
+        a: Src,
+        b: Src,
+        out: usize,
+    },
+}
+
+/// A program ready to run over one chunk.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    steps: Vec<Step>,
+    result: Src,
+    nbufs: usize,
+}
+
+impl Plan {
+    /// Builds the plan of `program` for chunk `chunk`. `input_pos[slot]` is the position
+    /// of input slot `slot` in the task's input list. Faults must have been handled.
+    pub fn new(program: &Program, chunk: u64, input_pos: &[usize]) -> Result<Plan, String> {
+        let n = program.instrs.len();
+        if n == 0 {
+            return Err("the program is empty".into());
+        }
+        let mut live = vec![false; n];
+        live[n - 1] = true;
+        for i in (0..n).rev() {
+            if !live[i] {
+                continue;
+            }
+            for operand in program.instrs[i].operands() {
+                let o = operand as usize;
+                if o >= i {
+                    return Err(format!(
+                        "instruction {i} reads value {o}, which is not defined before it"
+                    ));
+                }
+                live[o] = true;
+            }
+        }
+        let mut vals: Vec<Src> = Vec::with_capacity(n);
+        let mut steps = Vec::new();
+        let mut nbufs = 0;
+        let mut new_buf = || {
+            nbufs += 1;
+            nbufs - 1
+        };
+        for (i, instr) in program.instrs.iter().enumerate() {
+            if !live[i] {
+                vals.push(Src::Scalar(f64::NAN));
+                continue;
+            }
+            let v = match instr {
+                Instr::Input(slot) => match input_pos.get(*slot as usize) {
+                    Some(&p) => Src::Input(p),
+                    None => {
+                        return Err(format!(
+                            "instruction {i} reads input {slot}, but the layer has {} inputs",
+                            input_pos.len()
+                        ));
+                    }
+                },
+                Instr::Random { seed, distribution } => match distribution {
+                    kaon_graph::Distribution::Uniform => {
+                        let out = new_buf();
+                        steps.push(Step::Random {
+                            key: math::stream_key(*seed, chunk),
+                            out,
+                        });
+                        Src::Buf(out)
+                    }
+                },
+                Instr::Const(c) => Src::Scalar(*c),
+                Instr::Unary(op, a) => match vals[*a as usize] {
+                    Src::Scalar(x) => Src::Scalar(math::unary(*op, x)),
+                    a => {
+                        let out = new_buf();
+                        steps.push(Step::Unary { op: *op, a, out });
+                        Src::Buf(out)
+                    }
+                },
+                Instr::Binary(op, a, b) => match (vals[*a as usize], vals[*b as usize]) {
+                    (Src::Scalar(x), Src::Scalar(y)) => Src::Scalar(math::binary(*op, x, y)),
+                    (a, b) => {
+                        let out = new_buf();
+                        steps.push(Step::Binary { op: *op, a, b, out });
+                        Src::Buf(out)
+                    }
+                },
+                Instr::Fault(_) => {
+                    return Err(format!("instruction {i} is a fault that was not raised"));
+                }
+            };
+            vals.push(v);
+        }
+        let result = vals[n - 1];
+        if let Src::Scalar(_) = result {
+            // A constant result is written to a buffer of its own.
+            nbufs += 1;
+        }
+        Ok(Plan {
+            steps,
+            result,
+            nbufs,
+        })
+    }
+
+    /// Fresh scratch buffers for one thread.
+    pub fn scratch(&self) -> Vec<Vec<f64>> {
+        vec![vec![0.0; TILE]; self.nbufs]
+    }
+}
+
+/// The values of elements `start..start + len` of the chunk. `inputs` are the input
+/// chunks' values (each at least `start + len` long), `bufs` from [`Plan::scratch`].
+pub fn eval_tile<'a>(
+    plan: &Plan,
+    inputs: &[&'a [f64]],
+    bufs: &'a mut [Vec<f64>],
+    start: usize,
+    len: usize,
+) -> &'a [f64] {
+    for b in bufs.iter_mut() {
+        if b.len() < len {
+            b.resize(len, 0.0);
+        }
+    }
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: isa() reports AVX-512 only where the CPU has these features.
+        Isa::Avx512 => unsafe { eval_tile_avx512(plan, inputs, bufs, start, len) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: isa() reports AVX2 only where the CPU has AVX2 and FMA.
+        Isa::Avx2 => unsafe { eval_tile_avx2(plan, inputs, bufs, start, len) },
+        _ => eval_tile_impl::<false>(plan, inputs, bufs, start, len),
+    }
+}
+
+/// The instruction sets the kernels' hot loops are compiled for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Whatever the build targets (SSE2 on x86-64).
+    Generic,
+    /// x86-64 AVX2 + FMA.
+    Avx2,
+    /// x86-64 AVX-512 F/DQ/VL (+ AVX2, FMA).
+    Avx512,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Generic => "generic",
+            Isa::Avx2 => "avx2+fma",
+            Isa::Avx512 => "avx512",
+        }
+    }
+}
+
+/// The best code path this CPU runs, capped by the environment variable
+/// `KAON_KERNELS_ISA` (`generic`, `avx2` or `avx512`; for benchmarks and tests).
+pub fn isa() -> Isa {
+    static DETECTED: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *DETECTED.get_or_init(|| {
+        let cap = match std::env::var("KAON_KERNELS_ISA").as_deref() {
+            Ok("generic") => Isa::Generic,
+            Ok("avx2") => Isa::Avx2,
+            _ => Isa::Avx512,
+        };
+        detect().min(cap)
+    })
+}
+
+fn detect() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        let avx512 = std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512vl");
+        if avx2 && avx512 {
+            return Isa::Avx512;
+        }
+        if avx2 {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Generic
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f,avx512dq,avx512vl")]
+fn eval_tile_avx512<'a>(
+    plan: &Plan,
+    inputs: &[&'a [f64]],
+    bufs: &'a mut [Vec<f64>],
+    start: usize,
+    len: usize,
+) -> &'a [f64] {
+    eval_tile_impl::<true>(plan, inputs, bufs, start, len)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn eval_tile_avx2<'a>(
+    plan: &Plan,
+    inputs: &[&'a [f64]],
+    bufs: &'a mut [Vec<f64>],
+    start: usize,
+    len: usize,
+) -> &'a [f64] {
+    eval_tile_impl::<false>(plan, inputs, bufs, start, len)
+}
+
+/// `HW_CONVERT`: whether the CPU converts u64 to f64 in vector registers (AVX-512DQ).
+#[inline(always)]
+fn eval_tile_impl<'a, const HW_CONVERT: bool>(
+    plan: &Plan,
+    inputs: &[&'a [f64]],
+    bufs: &'a mut [Vec<f64>],
+    start: usize,
+    len: usize,
+) -> &'a [f64] {
+    for step in &plan.steps {
+        match *step {
+            Step::Random { key, out } => {
+                math::fill_uniform::<HW_CONVERT>(&mut bufs[out][..len], key, start as u64);
+            }
+            Step::Unary { op, a, out } => {
+                let (before, rest) = bufs.split_at_mut(out);
+                let dst = &mut rest[0][..len];
+                let a = operand(a, inputs, before, start, len);
+                unary_loop(op, dst, a);
+            }
+            Step::Binary { op, a, b, out } => {
+                let (before, rest) = bufs.split_at_mut(out);
+                let dst = &mut rest[0][..len];
+                match (a, b) {
+                    (Src::Scalar(x), b) => {
+                        let b = operand(b, inputs, before, start, len);
+                        binary_loop_sv(op, dst, x, b);
+                    }
+                    (a, Src::Scalar(y)) => {
+                        let a = operand(a, inputs, before, start, len);
+                        binary_loop_vs(op, dst, a, y);
+                    }
+                    (a, b) => {
+                        let a = operand(a, inputs, before, start, len);
+                        let b = operand(b, inputs, before, start, len);
+                        binary_loop(op, dst, a, b);
+                    }
+                }
+            }
+        }
+    }
+    match plan.result {
+        Src::Scalar(x) => {
+            let last = bufs.len() - 1;
+            let dst = &mut bufs[last][..len];
+            dst.fill(x);
+            dst
+        }
+        Src::Buf(b) => &bufs[b][..len],
+        Src::Input(p) => &inputs[p][start..start + len],
+    }
+}
+
+#[inline(always)]
+fn operand<'b>(
+    src: Src,
+    inputs: &[&'b [f64]],
+    bufs: &'b [Vec<f64>],
+    start: usize,
+    len: usize,
+) -> &'b [f64] {
+    match src {
+        Src::Buf(b) => &bufs[b][..len],
+        Src::Input(p) => &inputs[p][start..start + len],
+        // Plans never pass scalars here (they are folded or take the _sv/_vs loops).
+        Src::Scalar(_) => &[],
+    }
+}
+
+#[inline(always)]
+fn map1(dst: &mut [f64], a: &[f64], f: impl Fn(f64) -> f64) {
+    for (d, &x) in dst.iter_mut().zip(a) {
+        *d = f(x);
+    }
+}
+
+#[inline(always)]
+fn map2(dst: &mut [f64], a: &[f64], b: &[f64], f: impl Fn(f64, f64) -> f64) {
+    for ((d, &x), &y) in dst.iter_mut().zip(a).zip(b) {
+        *d = f(x, y);
+    }
+}
+
+#[inline(always)]
+fn unary_loop(op: UnaryOp, dst: &mut [f64], a: &[f64]) {
+    match op {
+        UnaryOp::Neg => map1(dst, a, |x| -x),
+        UnaryOp::Abs => map1(dst, a, f64::abs),
+        UnaryOp::Sqrt => map1(dst, a, f64::sqrt),
+        UnaryOp::Exp => map1(dst, a, f64::exp),
+        UnaryOp::Log => map1(dst, a, f64::ln),
+        UnaryOp::Sin => map1(dst, a, f64::sin),
+        UnaryOp::Cos => map1(dst, a, f64::cos),
+        UnaryOp::Tan => map1(dst, a, f64::tan),
+        UnaryOp::Arcsin => map1(dst, a, math::asin),
+        UnaryOp::Arccos => map1(dst, a, math::acos),
+        UnaryOp::Arctan => map1(dst, a, f64::atan),
+    }
+}
+
+macro_rules! binary_dispatch {
+    ($op:expr, $call:ident) => {
+        match $op {
+            BinaryOp::Add => $call!(|x: f64, y: f64| x + y),
+            BinaryOp::Sub => $call!(|x: f64, y: f64| x - y),
+            BinaryOp::Mul => $call!(|x: f64, y: f64| x * y),
+            BinaryOp::Div => $call!(|x: f64, y: f64| x / y),
+            BinaryOp::Pow => $call!(|x: f64, y: f64| x.powf(y)),
+            BinaryOp::Max => $call!(math::maximum),
+            BinaryOp::Min => $call!(math::minimum),
+        }
+    };
+}
+
+#[inline(always)]
+fn binary_loop(op: BinaryOp, dst: &mut [f64], a: &[f64], b: &[f64]) {
+    macro_rules! go {
+        ($f:expr) => {
+            map2(dst, a, b, $f)
+        };
+    }
+    binary_dispatch!(op, go)
+}
+
+#[inline(always)]
+fn binary_loop_sv(op: BinaryOp, dst: &mut [f64], x: f64, b: &[f64]) {
+    macro_rules! go {
+        ($f:expr) => {{
+            let f = $f;
+            map1(dst, b, |y| f(x, y))
+        }};
+    }
+    binary_dispatch!(op, go)
+}
+
+#[inline(always)]
+fn binary_loop_vs(op: BinaryOp, dst: &mut [f64], a: &[f64], y: f64) {
+    macro_rules! go {
+        ($f:expr) => {{
+            let f = $f;
+            map1(dst, a, |x| f(x, y))
+        }};
+    }
+    binary_dispatch!(op, go)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reduction of one slice
+// ---------------------------------------------------------------------------------------
+
+/// Reduces a slice pairwise, like NumPy's summation: blocks of up to 1024 elements
+/// reduced in 16 interleaved accumulators, blocks combined in a binary tree. Min and max
+/// propagate NaN; an empty slice gives the op's identity.
+pub fn reduce_slice(op: ReduceOp, xs: &[f64]) -> f64 {
+    match isa() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: isa() reports AVX2 (or better) only where the CPU has AVX2 and FMA.
+        Isa::Avx2 | Isa::Avx512 => unsafe { reduce_slice_avx2(op, xs) },
+        _ => reduce_slice_impl(op, xs),
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn reduce_slice_avx2(op: ReduceOp, xs: &[f64]) -> f64 {
+    reduce_slice_impl(op, xs)
+}
+
+#[inline(always)]
+fn reduce_slice_impl(op: ReduceOp, xs: &[f64]) -> f64 {
+    match op {
+        ReduceOp::Sum => pairwise(xs, 0.0, |a, b| a + b),
+        ReduceOp::Prod => pairwise(xs, 1.0, |a, b| a * b),
+        ReduceOp::Min => pairwise(xs, f64::INFINITY, math::minimum),
+        ReduceOp::Max => pairwise(xs, f64::NEG_INFINITY, math::maximum),
+    }
+}
+
+/// Elements of one block of [`pairwise`].
+const BLOCK: usize = 1024;
+
+/// Not recursive, so that it inlines into the callers compiled for AVX2.
+#[inline(always)]
+fn pairwise(xs: &[f64], identity: f64, f: impl Fn(f64, f64) -> f64 + Copy) -> f64 {
+    // A binary counter of block results: entry i holds 2^i blocks when `full & (1 << i)`.
+    let mut levels = [0.0f64; 64];
+    let mut full: u64 = 0;
+    for block in xs.chunks(BLOCK) {
+        let mut v = reduce_block(block, identity, f);
+        let mut i = 0;
+        while full & (1 << i) != 0 {
+            v = f(levels[i], v);
+            full &= !(1 << i);
+            i += 1;
+        }
+        levels[i] = v;
+        full |= 1 << i;
+    }
+    let mut acc: Option<f64> = None;
+    for (i, &level) in levels.iter().enumerate() {
+        if full & (1 << i) != 0 {
+            acc = Some(match acc {
+                None => level,
+                Some(a) => f(level, a),
+            });
+        }
+    }
+    acc.unwrap_or(identity)
+}
+
+/// Interleaved accumulators of a block: enough independent chains to hide the latency
+/// of the vector adds.
+const LANES: usize = 16;
+
+#[inline(always)]
+fn reduce_block(xs: &[f64], identity: f64, f: impl Fn(f64, f64) -> f64 + Copy) -> f64 {
+    if xs.len() < LANES {
+        let mut r = identity;
+        for &x in xs {
+            r = f(r, x);
+        }
+        return r;
+    }
+    let mut acc = [0.0; LANES];
+    acc.copy_from_slice(&xs[..LANES]);
+    let mut rows = xs[LANES..].chunks_exact(LANES);
+    for row in &mut rows {
+        for (a, &x) in acc.iter_mut().zip(row) {
+            *a = f(*a, x);
+        }
+    }
+    // Fold the lanes in a tree: lane i with lane i + w.
+    let mut w = LANES / 2;
+    while w > 0 {
+        for i in 0..w {
+            acc[i] = f(acc[i], acc[i + w]);
+        }
+        w /= 2;
+    }
+    let mut r = acc[0];
+    for &x in rows.remainder() {
+        r = f(r, x);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairwise_reductions_of_a_slice() {
+        let xs: Vec<f64> = (0..10_000).map(|i| (i % 17) as f64 * 0.25).collect();
+        let exact: f64 = xs.iter().sum(); // exact: all partial sums are small multiples of 1/4
+        assert_eq!(reduce_slice(ReduceOp::Sum, &xs), exact);
+        assert_eq!(reduce_slice(ReduceOp::Sum, &[]), 0.0);
+        assert_eq!(reduce_slice(ReduceOp::Prod, &[]), 1.0);
+        assert_eq!(reduce_slice(ReduceOp::Min, &[]), f64::INFINITY);
+        assert_eq!(reduce_slice(ReduceOp::Max, &xs), 4.0);
+        assert_eq!(reduce_slice(ReduceOp::Min, &xs[1..]), 0.0);
+        assert_eq!(reduce_slice(ReduceOp::Prod, &[2.0, 3.0, 0.5]), 3.0);
+        for n in [1, 7, 8, 9, 100, 128, 129, 1000] {
+            let mut with_nan = xs[..n].to_vec();
+            with_nan[n / 2] = f64::NAN;
+            assert!(reduce_slice(ReduceOp::Max, &with_nan).is_nan(), "{n}");
+            assert!(reduce_slice(ReduceOp::Min, &with_nan).is_nan(), "{n}");
+            assert!(reduce_slice(ReduceOp::Sum, &with_nan).is_nan(), "{n}");
+        }
+    }
+
+    #[test]
+    fn pairwise_sum_is_accurate() {
+        // 1 followed by 2^20 - 1 tiny values: a sequential sum loses every one of them.
+        let mut xs = vec![1e-16; 1 << 20];
+        xs[0] = 1.0;
+        let want = 1.0 + 1e-16 * ((1 << 20) - 1) as f64;
+        let got = reduce_slice(ReduceOp::Sum, &xs);
+        // (A sequential sum would be off by 1e-10; the first block of 128 loses a few.)
+        assert!(((got - want) / want).abs() < 1e-14, "{got} vs {want}");
+    }
+
+    fn test_plan() -> Plan {
+        // (arcsin(2u - 1) + arccos(2u - 1)) * x - sqrt(u) + max(x, 0.5)
+        let mut p = Program::default();
+        let u = p.push(Instr::Random {
+            seed: 3,
+            distribution: kaon_graph::Distribution::Uniform,
+        });
+        let two = p.push(Instr::Const(2.0));
+        let y = p.push(Instr::Binary(BinaryOp::Mul, u, two));
+        let one = p.push(Instr::Const(1.0));
+        let y = p.push(Instr::Binary(BinaryOp::Sub, y, one));
+        let a = p.push(Instr::Unary(UnaryOp::Arcsin, y));
+        let b = p.push(Instr::Unary(UnaryOp::Arccos, y));
+        let s = p.push(Instr::Binary(BinaryOp::Add, a, b));
+        let x = p.push(Instr::Input(0));
+        let s = p.push(Instr::Binary(BinaryOp::Mul, s, x));
+        let r = p.push(Instr::Unary(UnaryOp::Sqrt, u));
+        let s = p.push(Instr::Binary(BinaryOp::Sub, s, r));
+        let half = p.push(Instr::Const(0.5));
+        let m = p.push(Instr::Binary(BinaryOp::Max, x, half));
+        p.push(Instr::Binary(BinaryOp::Add, s, m));
+        Plan::new(&p, 5, &[0]).unwrap()
+    }
+
+    #[test]
+    fn every_code_path_gives_the_same_bits() {
+        let plan = test_plan();
+        let x: Vec<f64> = (0..3 * TILE).map(|i| (i as f64 * 0.37).sin()).collect();
+        let inputs = [&x[..]];
+        let (start, len) = (TILE + 3, TILE - 5);
+        let mut s = plan.scratch();
+        let want = eval_tile_impl::<false>(&plan, &inputs, &mut s, start, len).to_vec();
+        let want_sum = reduce_slice_impl(ReduceOp::Sum, &want);
+        let mut got = vec![(Isa::Generic, want.clone(), want_sum)];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if detect() >= Isa::Avx2 {
+                let mut s = plan.scratch();
+                // SAFETY: detect() found AVX2 and FMA.
+                let v = unsafe { eval_tile_avx2(&plan, &inputs, &mut s, start, len) }.to_vec();
+                // SAFETY: as above.
+                let sum = unsafe { reduce_slice_avx2(ReduceOp::Sum, &v) };
+                got.push((Isa::Avx2, v, sum));
+            }
+            if detect() >= Isa::Avx512 {
+                let mut s = plan.scratch();
+                // SAFETY: detect() found AVX-512 F/DQ/VL, AVX2 and FMA.
+                let v = unsafe { eval_tile_avx512(&plan, &inputs, &mut s, start, len) }.to_vec();
+                got.push((Isa::Avx512, v, want_sum));
+            }
+        }
+        for (isa, v, sum) in &got {
+            assert_eq!(v.len(), len);
+            for (i, (a, b)) in v.iter().zip(&want).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "{isa:?} element {i}: {a} vs {b}");
+            }
+            assert_eq!(sum.to_bits(), want_sum.to_bits(), "{isa:?}");
+        }
+        // And the values are right: asin(y) + acos(y) = pi/2.
+        for (i, v) in want.iter().enumerate() {
+            let e = start + i;
+            let u = crate::uniform(3, 5, e as u64);
+            let r = std::f64::consts::FRAC_PI_2 * x[e] - u.sqrt() + x[e].max(0.5);
+            assert!((v - r).abs() < 1e-14, "element {e}: {v} vs {r}");
+        }
+    }
+
+    #[test]
+    fn dead_code_is_not_run_and_constants_are_folded() {
+        let mut p = Program::default();
+        let x = p.push(Instr::Random {
+            seed: 1,
+            distribution: kaon_graph::Distribution::Uniform,
+        });
+        let _dead = p.push(Instr::Unary(UnaryOp::Exp, x));
+        let c = p.push(Instr::Const(4.0));
+        let c = p.push(Instr::Unary(UnaryOp::Sqrt, c));
+        p.push(Instr::Binary(BinaryOp::Mul, c, x));
+        let plan = Plan::new(&p, 0, &[]).unwrap();
+        assert_eq!(plan.steps.len(), 2, "{plan:?}");
+        let mut s = plan.scratch();
+        let v = eval_tile(&plan, &[], &mut s, 0, 10);
+        assert_eq!(v[3], 2.0 * crate::uniform(1, 0, 3));
+
+        let mut p = Program::default();
+        let c = p.push(Instr::Const(4.0));
+        p.push(Instr::Unary(UnaryOp::Neg, c));
+        let plan = Plan::new(&p, 0, &[]).unwrap();
+        let mut s = plan.scratch();
+        assert_eq!(eval_tile(&plan, &[], &mut s, 7, 3), &[-4.0; 3]);
+    }
+}

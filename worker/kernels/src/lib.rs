@@ -1,0 +1,448 @@
+//! Kaon's numeric kernels: the code a worker runs for one task.
+//!
+//! [`run_task`] evaluates one chunk of a layer of a [`Graph`]:
+//! - a blockwise layer's fused [`Program`](kaon_graph::Program) runs over cache-sized tiles
+//!   of the chunk with one reusable buffer per instruction per thread, optionally reduced
+//!   inside the chunk as it streams (no intermediate array the size of the chunk exists);
+//! - a combine layer reduces a group of input chunks (one tree-reduction step).
+//!
+//! The work inside one chunk is spread over the threads of the rayon pool the caller
+//! runs in; tile and piece boundaries and the order of combination depend on the shapes
+//! only, so results are bitwise the same for any number of threads. Hot loops have copies
+//! compiled for AVX-512 and for AVX2 + FMA, chosen at run time ([`kernel_isa`]); every
+//! code path gives the same bits. arcsin and arccos are branch-free polynomial kernels
+//! (within 1 ulp); the other unary ops call the standard library.
+//!
+//! Random chunks come from the counter-based generator [`uniform`]: any element of any
+//! chunk is a pure function of (seed, chunk index, element index).
+
+mod eval;
+mod math;
+mod reduce;
+
+use kaon_graph::{Blockwise, Combine, DType, Fault, Graph, Instr, LayerOp, TaskId};
+
+use crate::eval::Plan;
+use crate::reduce::Source;
+
+/// One chunk of an array: its shape and its values in C order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chunk {
+    pub shape: Vec<u64>,
+    pub data: ChunkData,
+}
+
+/// The values of a chunk, by element type.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ChunkData {
+    F64(Vec<f64>),
+}
+
+impl Chunk {
+    /// A float64 chunk. `values` should hold `product(shape)` values in C order;
+    /// [`run_task`] refuses chunks where it does not.
+    pub fn f64(shape: Vec<u64>, values: Vec<f64>) -> Chunk {
+        Chunk {
+            shape,
+            data: ChunkData::F64(values),
+        }
+    }
+
+    pub fn dtype(&self) -> DType {
+        match self.data {
+            ChunkData::F64(_) => DType::F64,
+        }
+    }
+
+    /// Number of values held.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            ChunkData::F64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Bytes of the values (as written by [`Chunk::write_le_bytes`]).
+    pub fn nbytes(&self) -> usize {
+        self.len() * self.dtype().itemsize()
+    }
+
+    pub fn as_f64(&self) -> Option<&[f64]> {
+        match &self.data {
+            ChunkData::F64(v) => Some(v),
+        }
+    }
+
+    /// Appends the values as raw little-endian bytes.
+    pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
+        match &self.data {
+            ChunkData::F64(v) => {
+                out.reserve(v.len() * 8);
+                for x in v {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// A chunk from raw little-endian bytes; the length must be `product(shape) *
+    /// itemsize`.
+    pub fn from_le_bytes(
+        dtype: DType,
+        shape: Vec<u64>,
+        bytes: &[u8],
+    ) -> Result<Chunk, KernelError> {
+        if dtype != DType::F64 {
+            return Err(KernelError::UnsupportedDtype {
+                dtype: dtype.name(),
+            });
+        }
+        let expected = element_count(&shape)
+            .and_then(|n| n.checked_mul(dtype.itemsize()))
+            .ok_or_else(|| KernelError::TooLarge {
+                what: format!("a chunk of shape {shape:?} and dtype {}", dtype.name()),
+            })?;
+        if bytes.len() != expected {
+            return Err(KernelError::ByteLength {
+                shape,
+                dtype: dtype.name(),
+                expected,
+                actual: bytes.len(),
+            });
+        }
+        let values = bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
+            .collect();
+        Ok(Chunk::f64(shape, values))
+    }
+}
+
+/// How a worker runs kernels.
+#[derive(Clone, Debug, Default)]
+pub struct KernelOptions {
+    /// Whether `Fault::ExitWorker` may end the process (tests of recovery only).
+    pub allow_fault_injection: bool,
+}
+
+/// Why a task could not be computed.
+#[derive(Debug, thiserror::Error)]
+pub enum KernelError {
+    #[error("task (layer {layer}, chunk {chunk}) is not in the graph")]
+    UnknownTask { layer: u32, chunk: u64 },
+    #[error("task {task} reads {expected} input chunks, but {actual} were given")]
+    InputCount {
+        task: String,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("task {task}: input {input} has shape {actual:?}, expected shape {expected:?}")]
+    InputShape {
+        task: String,
+        input: usize,
+        expected: Vec<u64>,
+        actual: Vec<u64>,
+    },
+    #[error(
+        "task {task}: input {input} has shape {shape:?} ({expected} elements) but holds {actual} values"
+    )]
+    InputLength {
+        task: String,
+        input: usize,
+        shape: Vec<u64>,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("task {task}: input {input} has dtype {actual}, expected {expected}")]
+    InputDtype {
+        task: String,
+        input: usize,
+        expected: &'static str,
+        actual: &'static str,
+    },
+    #[error("dtype {dtype} is not supported by these kernels (only float64)")]
+    UnsupportedDtype { dtype: &'static str },
+    #[error(
+        "{actual} bytes do not hold a {dtype} chunk of shape {shape:?}: expected {expected} bytes"
+    )]
+    ByteLength {
+        shape: Vec<u64>,
+        dtype: &'static str,
+        expected: usize,
+        actual: usize,
+    },
+    #[error("task {task} failed: injected fault: {message}")]
+    Fault { task: String, message: String },
+    #[error(
+        "task {task} asks the worker to exit, but fault injection is not allowed on this worker"
+    )]
+    FaultInjectionNotAllowed { task: String },
+    #[error("{what} is too large for this machine")]
+    TooLarge { what: String },
+    #[error("task {task}: invalid program: {message}")]
+    InvalidProgram { task: String, message: String },
+}
+
+/// Element `element` (C-order index inside the chunk) of chunk `chunk` (linear chunk
+/// index) of a uniform [0, 1) random array with `seed`.
+///
+/// The exact formula, in wrapping (mod 2^64) unsigned arithmetic:
+///
+/// ```text
+/// mix(z):  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
+///          z = (z ^ (z >> 27)) * 0x94D049BB133111EB
+///          return z ^ (z >> 31)                      # SplitMix64's finalizer
+/// key     = mix(mix(seed ^ 0x5851F42D4C957F2D) ^ chunk)
+/// bits    = mix(key + element * 0x9E3779B97F4A7C15)
+/// uniform = (bits >> 11) * 2^-53                     # 53 random bits, exact in float64
+/// ```
+///
+/// Each (seed, chunk) pair is a SplitMix64 stream started at a hashed key, so every
+/// element is computable on its own and recomputation gives the same bits.
+pub fn uniform(seed: u64, chunk: u64, element: u64) -> f64 {
+    let key = math::stream_key(seed, chunk);
+    math::unit_from_bits::<false>(math::mix64(
+        key.wrapping_add(element.wrapping_mul(math::GOLDEN)),
+    ))
+}
+
+/// The instruction set the hot loops run with on this machine: `avx512`, `avx2+fma` or
+/// `generic`. The environment variable `KAON_KERNELS_ISA` (`generic`, `avx2`) caps it;
+/// every path gives bitwise the same results.
+pub fn kernel_isa() -> &'static str {
+    eval::isa().name()
+}
+
+/// Runs one task: `inputs` are the results of `graph.inputs_of(task)`, in that order.
+pub fn run_task(
+    graph: &Graph,
+    task: TaskId,
+    inputs: &[&Chunk],
+    opts: &KernelOptions,
+) -> Result<Chunk, KernelError> {
+    if !graph.contains(task) {
+        return Err(KernelError::UnknownTask {
+            layer: task.layer,
+            chunk: task.chunk,
+        });
+    }
+    match &graph.layer(task.layer).op {
+        LayerOp::Blockwise(b) => run_blockwise(graph, task, b, inputs, opts),
+        LayerOp::Combine(c) => run_combine(graph, task, c, inputs),
+    }
+}
+
+fn element_count(shape: &[u64]) -> Option<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(usize::try_from(d).ok()?))
+}
+
+fn to_usize_shape(graph: &Graph, task: TaskId, shape: &[u64]) -> Result<Vec<usize>, KernelError> {
+    let too_large = || KernelError::TooLarge {
+        what: format!(
+            "the chunk of shape {shape:?} of task {}",
+            graph.task_key(task)
+        ),
+    };
+    element_count(shape).ok_or_else(too_large)?;
+    shape
+        .iter()
+        .map(|&d| usize::try_from(d).map_err(|_| too_large()))
+        .collect()
+}
+
+fn alloc(graph: &Graph, task: TaskId, shape: &[u64]) -> Result<Vec<f64>, KernelError> {
+    let n = element_count(shape).ok_or_else(|| KernelError::TooLarge {
+        what: format!(
+            "the result of shape {shape:?} of task {}",
+            graph.task_key(task)
+        ),
+    })?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| KernelError::TooLarge {
+        what: format!(
+            "the result of shape {shape:?} of task {}",
+            graph.task_key(task)
+        ),
+    })?;
+    v.resize(n, 0.0);
+    Ok(v)
+}
+
+/// Checks the inputs against the tasks that the graph says they are, returning their
+/// values.
+fn check_inputs<'a>(
+    graph: &Graph,
+    task: TaskId,
+    inputs: &[&'a Chunk],
+) -> Result<(Vec<TaskId>, Vec<&'a [f64]>), KernelError> {
+    let mut deps = Vec::new();
+    graph.inputs_of(task, &mut deps);
+    if deps.len() != inputs.len() {
+        return Err(KernelError::InputCount {
+            task: graph.task_key(task),
+            expected: deps.len(),
+            actual: inputs.len(),
+        });
+    }
+    let mut values = Vec::with_capacity(inputs.len());
+    for (i, (dep, chunk)) in deps.iter().zip(inputs).enumerate() {
+        let grid = graph.grid(dep.layer);
+        let expected = grid.chunk_shape(&grid.block_index(dep.chunk));
+        if chunk.shape != expected {
+            return Err(KernelError::InputShape {
+                task: graph.task_key(task),
+                input: i,
+                expected,
+                actual: chunk.shape.clone(),
+            });
+        }
+        let Some(v) = chunk.as_f64() else {
+            return Err(KernelError::InputDtype {
+                task: graph.task_key(task),
+                input: i,
+                expected: DType::F64.name(),
+                actual: chunk.dtype().name(),
+            });
+        };
+        let n = element_count(&expected).unwrap_or(usize::MAX);
+        if v.len() != n {
+            return Err(KernelError::InputLength {
+                task: graph.task_key(task),
+                input: i,
+                shape: expected,
+                expected: n,
+                actual: v.len(),
+            });
+        }
+        values.push(v);
+    }
+    Ok((deps, values))
+}
+
+fn run_blockwise(
+    graph: &Graph,
+    task: TaskId,
+    b: &Blockwise,
+    inputs: &[&Chunk],
+    opts: &KernelOptions,
+) -> Result<Chunk, KernelError> {
+    for instr in &b.program.instrs {
+        match instr {
+            Instr::Fault(Fault::Error(message)) => {
+                return Err(KernelError::Fault {
+                    task: graph.task_key(task),
+                    message: message.clone(),
+                });
+            }
+            Instr::Fault(Fault::ExitWorker) => {
+                if opts.allow_fault_injection {
+                    std::process::exit(101);
+                }
+                return Err(KernelError::FaultInjectionNotAllowed {
+                    task: graph.task_key(task),
+                });
+            }
+            _ => {}
+        }
+    }
+    let (deps, values) = check_inputs(graph, task, inputs)?;
+    // Input slot -> position of its layer in the deduplicated input list.
+    let input_pos: Vec<usize> = b
+        .inputs
+        .iter()
+        .map(|&layer| {
+            deps.iter()
+                .position(|d| d.layer == layer)
+                .unwrap_or(usize::MAX)
+        })
+        .collect();
+    if input_pos.contains(&usize::MAX) {
+        return Err(KernelError::InvalidProgram {
+            task: graph.task_key(task),
+            message: "an input layer is missing from the task's inputs".into(),
+        });
+    }
+    let plan = Plan::new(&b.program, task.chunk, &input_pos).map_err(|message| {
+        KernelError::InvalidProgram {
+            task: graph.task_key(task),
+            message,
+        }
+    })?;
+    let idx = b.domain.block_index(task.chunk);
+    let shape = b.domain.chunk_shape(&idx);
+    let ushape = to_usize_shape(graph, task, &shape)?;
+    let source = Source::Program {
+        plan: &plan,
+        inputs: values,
+    };
+    match &b.reduce {
+        None => {
+            let mut out = alloc(graph, task, &shape)?;
+            reduce::evaluate(&source, &mut out);
+            Ok(Chunk::f64(shape, out))
+        }
+        Some(r) => {
+            let out_shape = keepdims(&shape, &r.axes);
+            let mut out = alloc(graph, task, &out_shape)?;
+            reduce::reduce(&source, &ushape, &r.axes, r.op, &mut out);
+            Ok(Chunk::f64(out_shape, out))
+        }
+    }
+}
+
+fn keepdims(shape: &[u64], axes: &[usize]) -> Vec<u64> {
+    shape
+        .iter()
+        .enumerate()
+        .map(|(axis, &d)| if axes.contains(&axis) { 1 } else { d })
+        .collect()
+}
+
+fn run_combine(
+    graph: &Graph,
+    task: TaskId,
+    c: &Combine,
+    inputs: &[&Chunk],
+) -> Result<Chunk, KernelError> {
+    let (_, values) = check_inputs(graph, task, inputs)?;
+    let out_grid = graph.grid(task.layer);
+    let out_shape = out_grid.chunk_shape(&out_grid.block_index(task.chunk));
+    let mut out = alloc(graph, task, &out_shape)?;
+    // Each input reduced over the combined axes where its extent is not 1.
+    let mut reduced: Vec<Vec<f64>> = Vec::new();
+    let mut parts: Vec<&[f64]> = Vec::with_capacity(values.len());
+    let mut which: Vec<Option<usize>> = Vec::with_capacity(values.len());
+    for (chunk, v) in inputs.iter().zip(&values) {
+        let kept = keepdims(&chunk.shape, &c.axes);
+        if kept != out_shape {
+            return Err(KernelError::InputShape {
+                task: graph.task_key(task),
+                input: which.len(),
+                expected: out_shape.clone(),
+                actual: chunk.shape.clone(),
+            });
+        }
+        if kept == chunk.shape {
+            which.push(None);
+        } else {
+            let ushape = to_usize_shape(graph, task, &chunk.shape)?;
+            let mut r = vec![0.0; out.len()];
+            reduce::reduce(&Source::Memory(v), &ushape, &c.axes, c.op, &mut r);
+            reduced.push(r);
+            which.push(Some(reduced.len() - 1));
+        }
+    }
+    for (w, v) in which.iter().zip(&values) {
+        parts.push(match w {
+            Some(i) => &reduced[*i],
+            None => v,
+        });
+    }
+    reduce::combine_vectors(c.op, &parts, &mut out);
+    Ok(Chunk::f64(out_shape, out))
+}
