@@ -1,0 +1,976 @@
+//! Scenario tests: the state machine driven by hand-written event batches and by
+//! [`SimCluster`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use kaon_graph::testing::sum_tree_graph;
+use kaon_graph::{Graph, TaskId, depth_first_priorities};
+
+use super::sim::SimCluster;
+use super::tasks::TaskState;
+use super::*;
+
+fn t(graph: GraphId, layer: u32, chunk: u64) -> TaskRef {
+    TaskRef {
+        graph,
+        task: TaskId { layer, chunk },
+    }
+}
+
+fn join(worker: WorkerId, nthreads: u32) -> Event {
+    Event::WorkerJoined {
+        worker,
+        nthreads,
+        memory_limit: 1 << 30,
+    }
+}
+
+fn submit(graph: GraphId, def: Graph) -> Event {
+    Event::GraphSubmitted {
+        graph,
+        def: Arc::new(def),
+    }
+}
+
+fn finished(worker: WorkerId, tasks: &[(TaskRef, u64)], duration_us: u64) -> Event {
+    Event::TasksFinished {
+        worker,
+        tasks: tasks
+            .iter()
+            .map(|&(task, nbytes)| Finished {
+                task,
+                nbytes,
+                duration_us,
+            })
+            .collect(),
+    }
+}
+
+/// Assignments per worker.
+fn assigns(out: &[Command]) -> BTreeMap<WorkerId, Vec<Assignment>> {
+    let mut m: BTreeMap<WorkerId, Vec<Assignment>> = BTreeMap::new();
+    for c in out {
+        if let Command::Assign { worker, tasks } = c {
+            assert!(
+                !m.contains_key(worker),
+                "two Assigns for {worker} in one batch"
+            );
+            m.insert(*worker, tasks.clone());
+        }
+    }
+    m
+}
+
+fn assigned_tasks(out: &[Command], worker: WorkerId) -> Vec<TaskRef> {
+    assigns(out)
+        .get(&worker)
+        .map(|a| a.iter().map(|a| a.task).collect())
+        .unwrap_or_default()
+}
+
+fn steals(out: &[Command]) -> BTreeMap<WorkerId, Vec<TaskRef>> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Steal { worker, tasks } => Some((*worker, tasks.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn releases(out: &[Command]) -> BTreeMap<WorkerId, Vec<TaskRef>> {
+    out.iter()
+        .filter_map(|c| match c {
+            Command::Release { worker, tasks } => Some((*worker, tasks.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn processing(s: &SchedulerState, worker: WorkerId) -> u64 {
+    s.workers()
+        .iter()
+        .find(|w| w.id == worker)
+        .map(|w| w.processing)
+        .unwrap()
+}
+
+fn total_held(s: &SchedulerState) -> (u64, u64) {
+    s.workers()
+        .iter()
+        .fold((0, 0), |a, w| (a.0 + w.held_bytes, a.1 + w.held_tasks))
+}
+
+fn run_count(sim: &SimCluster, task: TaskRef) -> usize {
+    sim.runs().iter().filter(|r| r.task == task).count()
+}
+
+fn run_index(sim: &SimCluster, task: TaskRef) -> usize {
+    sim.runs()
+        .iter()
+        .position(|r| r.task == task)
+        .unwrap_or_else(|| panic!("{task:?} never ran"))
+}
+
+// ---------------------------------------------------------------- placement
+
+#[test]
+fn root_tasks_are_spread_and_bounded_in_flight() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    let g = sum_tree_graph(1000, 8);
+    let prio = depth_first_priorities(&g);
+    s.handle(
+        [
+            join(1, 2),
+            join(2, 2),
+            join(3, 2),
+            join(4, 2),
+            submit(1, g.clone()),
+        ],
+        &mut out,
+    );
+    // No duration observed yet: 1 ms assumed, so ceil(5000 / 1000) + 1 = 6 per thread.
+    let a = assigns(&out);
+    assert_eq!(a.len(), 4);
+    let mut seen = BTreeSet::new();
+    for (w, tasks) in &a {
+        assert_eq!(tasks.len(), 12, "worker {w}");
+        assert_eq!(processing(&s, *w), 12);
+        // A contiguous block of roots, in priority order, with the graph's priorities.
+        let chunks: Vec<u64> = tasks.iter().map(|a| a.task.task.chunk).collect();
+        assert!(
+            tasks
+                .iter()
+                .all(|a| a.task.task.layer == 0 && a.inputs.is_empty())
+        );
+        assert!(chunks.windows(2).all(|c| c[1] == c[0] + 1), "{chunks:?}");
+        for a in tasks {
+            assert_eq!(a.priority, prio[g.task_index(a.task.task) as usize]);
+            seen.insert(a.task.task.chunk);
+        }
+    }
+    assert_eq!(seen, (0..48).collect());
+
+    // Slow tasks (100 ms observed): 1 + 1 = 2 per thread, so a worker with 10 left in
+    // flight gets nothing new.
+    out.clear();
+    s.handle(
+        [finished(1, &[(t(1, 0, 0), 8), (t(1, 0, 1), 8)], 100_000)],
+        &mut out,
+    );
+    assert!(assigns(&out).is_empty(), "{out:?}");
+    assert_eq!(processing(&s, 1), 10);
+
+    // Tiny tasks (10 us): clamp(500, 1, 64) + 1 = 65 per thread, 130 in flight.
+    let mut s = SchedulerState::new(Config::default());
+    out.clear();
+    s.handle([join(1, 2), submit(1, sum_tree_graph(1000, 8))], &mut out);
+    let first = assigned_tasks(&out, 1);
+    assert_eq!(first.len(), 12);
+    out.clear();
+    s.handle([finished(1, &[(first[0], 8), (first[1], 8)], 10)], &mut out);
+    assert_eq!(processing(&s, 1), 130);
+    assert_eq!(assigned_tasks(&out, 1).len(), 120);
+}
+
+#[test]
+fn a_short_root_queue_is_shared_between_workers() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle(
+        [
+            join(1, 1),
+            join(2, 1),
+            join(3, 1),
+            submit(1, sum_tree_graph(6, 8)),
+        ],
+        &mut out,
+    );
+    let a = assigns(&out);
+    let sizes: Vec<usize> = a.values().map(|v| v.len()).collect();
+    assert_eq!(sizes, vec![2, 2, 2]);
+}
+
+/// Returns where the combine of a 4-root tree goes when worker 1 holds two inputs of
+/// `big` bytes each and is busier than worker 3, which holds nothing.
+fn combine_worker(big: u64) -> (WorkerId, Assignment) {
+    let mut s = SchedulerState::new(Config {
+        work_stealing: false,
+        ..Config::default()
+    });
+    let mut out = Vec::new();
+    // Worker 3 is paused while the roots are spread, and while a second graph loads
+    // workers 1 and 2.
+    s.handle(
+        [
+            join(1, 1),
+            join(2, 1),
+            join(3, 1),
+            Event::WorkerPaused {
+                worker: 3,
+                paused: true,
+            },
+            submit(1, sum_tree_graph(4, 4)),
+        ],
+        &mut out,
+    );
+    assert_eq!(assigned_tasks(&out, 1), vec![t(1, 0, 0), t(1, 0, 1)]);
+    assert_eq!(assigned_tasks(&out, 2), vec![t(1, 0, 2), t(1, 0, 3)]);
+    out.clear();
+    s.handle([submit(2, sum_tree_graph(100, 8))], &mut out);
+    assert!(processing(&s, 1) > 2);
+    out.clear();
+    s.handle(
+        [
+            Event::WorkerPaused {
+                worker: 3,
+                paused: false,
+            },
+            finished(1, &[(t(1, 0, 0), big), (t(1, 0, 1), big)], 1000),
+            finished(2, &[(t(1, 0, 2), 1000), (t(1, 0, 3), 1000)], 1000),
+        ],
+        &mut out,
+    );
+    for (w, tasks) in assigns(&out) {
+        if let Some(a) = tasks.into_iter().find(|a| a.task == t(1, 1, 0)) {
+            return (w, a);
+        }
+    }
+    panic!("the combine was not assigned: {out:?}");
+}
+
+#[test]
+fn dependents_go_where_their_inputs_are() {
+    // 200 MB held by worker 1 outweighs its queue: the combine goes there.
+    let (w, a) = combine_worker(100_000_000);
+    assert_eq!(w, 1);
+    assert_eq!(
+        a.inputs,
+        vec![
+            (t(1, 0, 0), vec![1]),
+            (t(1, 0, 1), vec![1]),
+            (t(1, 0, 2), vec![2]),
+            (t(1, 0, 3), vec![2]),
+        ]
+    );
+    // With tiny inputs, the idle worker wins.
+    let (w, _) = combine_worker(8);
+    assert_eq!(w, 3);
+}
+
+#[test]
+fn paused_workers_get_nothing_new_and_queued_work_waits_for_a_worker() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    // No worker: nothing to do yet.
+    s.handle([submit(1, sum_tree_graph(4, 4))], &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // A worker joins: queued roots go to it at once.
+    s.handle([join(1, 1)], &mut out);
+    assert_eq!(assigned_tasks(&out, 1).len(), 4);
+    // It pauses, then finishes: the ready combine has nowhere to go.
+    out.clear();
+    s.handle(
+        [
+            Event::WorkerPaused {
+                worker: 1,
+                paused: true,
+            },
+            finished(
+                1,
+                &[
+                    (t(1, 0, 0), 8),
+                    (t(1, 0, 1), 8),
+                    (t(1, 0, 2), 8),
+                    (t(1, 0, 3), 8),
+                ],
+                1000,
+            ),
+        ],
+        &mut out,
+    );
+    assert!(assigns(&out).is_empty(), "{out:?}");
+    assert_eq!(s.task_state(t(1, 1, 0)), Some(TaskState::Ready));
+    let p = s.graph_progress(1).unwrap();
+    assert_eq!((p.layers[1].waiting, p.layers[1].running), (1, 0));
+    assert!(s.workers()[0].paused);
+    // A new worker gets it.
+    out.clear();
+    s.handle([join(2, 1)], &mut out);
+    assert_eq!(assigned_tasks(&out, 2), vec![t(1, 1, 0)]);
+}
+
+// ---------------------------------------------------------------- priorities
+
+#[test]
+fn a_combine_runs_before_unrelated_new_roots() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|_| 1000);
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(64, 4)));
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    // Depth first: combine k runs as soon as its four roots are done, before the roots
+    // of the next group that were already queued on the worker (the worker starts one
+    // of those while its report travels).
+    for k in 0..15 {
+        let combine = run_index(&sim, t(1, 1, k));
+        assert!(combine > run_index(&sim, t(1, 0, 4 * k + 3)), "combine {k}");
+        assert!(combine < run_index(&sim, t(1, 0, 4 * k + 5)), "combine {k}");
+    }
+    // The second-level combine likewise, before the roots of the next group of 16.
+    assert!(run_index(&sim, t(1, 2, 0)) > run_index(&sim, t(1, 1, 3)));
+    assert!(run_index(&sim, t(1, 2, 0)) < run_index(&sim, t(1, 0, 18)));
+}
+
+#[test]
+fn graphs_interleave_by_submission_order() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|_| 1000);
+    sim.add_worker(1, 2);
+    // Graph 9 is submitted first: its id is larger, but it is older.
+    sim.submit(9, Arc::new(sum_tree_graph(30, 4)));
+    sim.submit(2, Arc::new(sum_tree_graph(30, 4)));
+    assert!(sim.run(10_000));
+    assert!(sim.finished(9) && sim.finished(2));
+    let last_old_root = (0..30).map(|c| run_index(&sim, t(9, 0, c))).max().unwrap();
+    let first_new_root = (0..30).map(|c| run_index(&sim, t(2, 0, c))).min().unwrap();
+    assert!(last_old_root < first_new_root);
+    let old_end = sim
+        .runs()
+        .iter()
+        .filter(|r| r.task.graph == 9)
+        .map(|r| r.end_us)
+        .max();
+    let new_end = sim
+        .runs()
+        .iter()
+        .filter(|r| r.task.graph == 2)
+        .map(|r| r.end_us)
+        .max();
+    assert!(old_end < new_end);
+
+    // Assignments carry the order across graphs.
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle(
+        [
+            submit(9, sum_tree_graph(2, 2)),
+            submit(2, sum_tree_graph(2, 2)),
+            join(1, 64),
+        ],
+        &mut out,
+    );
+    let a = &assigns(&out)[&1];
+    let max_old = a
+        .iter()
+        .filter(|a| a.task.graph == 9)
+        .map(|a| a.priority)
+        .max();
+    let min_new = a
+        .iter()
+        .filter(|a| a.task.graph == 2)
+        .map(|a| a.priority)
+        .min();
+    assert!(max_old < min_new, "{a:?}");
+}
+
+// ---------------------------------------------------------------- stealing
+
+#[test]
+fn steal_handshake_moves_only_retracted_tasks() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle([join(1, 2), submit(1, sum_tree_graph(12, 16))], &mut out);
+    assert_eq!(assigned_tasks(&out, 1).len(), 12);
+    // An idle worker joins; nothing is queued: ask worker 1 for half its excess
+    // (12 - 2 threads = 10, so 5), the last to run.
+    out.clear();
+    s.handle([join(2, 2)], &mut out);
+    let st = steals(&out);
+    let asked: BTreeSet<u64> = st[&1].iter().map(|t| t.task.chunk).collect();
+    assert_eq!(asked, (7..12).collect());
+    assert!(assigns(&out).is_empty());
+    // Another batch never asks for the same tasks again.
+    out.clear();
+    s.handle([], &mut out);
+    for task in steals(&out).values().flatten() {
+        assert!(!asked.contains(&task.task.chunk), "{task:?} asked twice");
+    }
+    // Retracted: placed again, on the idle worker.
+    out.clear();
+    s.handle(
+        [Event::StealReplied {
+            worker: 1,
+            task: t(1, 0, 11),
+            stolen: true,
+        }],
+        &mut out,
+    );
+    assert_eq!(assigned_tasks(&out, 2), vec![t(1, 0, 11)]);
+    assert_eq!(processing(&s, 2), 1);
+    // Already started: it stays, and its completion is accepted.
+    out.clear();
+    s.handle(
+        [Event::StealReplied {
+            worker: 1,
+            task: t(1, 0, 10),
+            stolen: false,
+        }],
+        &mut out,
+    );
+    assert!(!assigned_tasks(&out, 2).contains(&t(1, 0, 10)));
+    assert_eq!(s.task_state(t(1, 0, 10)), Some(TaskState::Processing));
+    s.handle([finished(1, &[(t(1, 0, 10), 8)], 1000)], &mut out);
+    assert_eq!(s.task_state(t(1, 0, 10)), Some(TaskState::Memory));
+    // A task finishing while being stolen is accepted; the late reply is ignored.
+    out.clear();
+    s.handle(
+        [
+            finished(1, &[(t(1, 0, 9), 8)], 1000),
+            Event::StealReplied {
+                worker: 1,
+                task: t(1, 0, 9),
+                stolen: true,
+            },
+        ],
+        &mut out,
+    );
+    assert_eq!(s.task_state(t(1, 0, 9)), Some(TaskState::Memory));
+    assert!(
+        assigns(&out)
+            .values()
+            .flatten()
+            .all(|a| a.task != t(1, 0, 9))
+    );
+    assert_eq!(s.holders(t(1, 0, 9)), vec![1]);
+}
+
+fn stealing_cluster(config: Config, refuse: bool) -> SimCluster {
+    let mut sim = SimCluster::new(config);
+    sim.record_runs();
+    sim.refuse_steals(refuse);
+    sim.set_durations(|_| 10_000);
+    sim.add_worker(1, 2);
+    sim.submit(1, Arc::new(sum_tree_graph(12, 16)));
+    sim.step(); // worker 1 gets all 12 roots
+    assert_eq!(sim.queued(1) + sim.running(1).len(), 12);
+    sim.add_worker(2, 2);
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    sim
+}
+
+#[test]
+fn an_idle_worker_steals_queued_work() {
+    let sim = stealing_cluster(Config::default(), false);
+    assert!(sim.stats().steals_granted >= 5, "{:?}", sim.stats());
+    let on_2 = sim.runs().iter().filter(|r| r.worker == 2).count();
+    assert!(on_2 >= 5, "{:?}", sim.runs());
+    // Every task ran exactly once, and sooner than on one worker (6 rounds + combine).
+    assert_eq!(sim.runs().len(), 13);
+    assert!(sim.now_us() <= 50_000, "{}", sim.now_us());
+
+    let alone = stealing_cluster(
+        Config {
+            work_stealing: false,
+            ..Config::default()
+        },
+        false,
+    );
+    assert_eq!(alone.stats().steals_asked, 0);
+    assert_eq!(alone.now_us(), 70_000);
+}
+
+#[test]
+fn refused_steals_leave_tasks_where_they_are() {
+    let sim = stealing_cluster(Config::default(), true);
+    assert!(sim.stats().steals_refused >= 5, "{:?}", sim.stats());
+    assert_eq!(sim.stats().steals_granted, 0);
+    // Every root ran once, on worker 1.
+    for c in 0..12 {
+        assert_eq!(run_count(&sim, t(1, 0, c)), 1);
+    }
+    assert!(
+        sim.runs()
+            .iter()
+            .filter(|r| r.task.task.layer == 0)
+            .all(|r| r.worker == 1)
+    );
+}
+
+// ---------------------------------------------------------------- worker loss
+
+#[test]
+fn a_lost_worker_s_running_tasks_are_requeued() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|_| 1000);
+    for w in 1..=3 {
+        sim.add_worker(w, 2);
+    }
+    sim.submit(1, Arc::new(sum_tree_graph(40, 4)));
+    assert!(sim.run_until(1000, |s| s.now_us() >= 3000));
+    let running = sim.running(2);
+    assert!(!running.is_empty());
+    assert!(sim.stored(2) > 0);
+    sim.kill_worker(2);
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    // The tasks it was running ran again elsewhere.
+    for task in running {
+        let runs: Vec<_> = sim.runs().iter().filter(|r| r.task == task).collect();
+        assert_eq!(runs.len(), 2, "{task:?}");
+        assert_ne!(runs[1].worker, 2);
+    }
+    let holders = sim.state().result_holders(1).unwrap();
+    assert_eq!(holders.len(), 1);
+    assert!(!holders[0].1.is_empty() && !holders[0].1.contains(&2));
+    assert!(sim.holds(holders[0].1[0], holders[0].0));
+    assert_eq!(total_held(sim.state()), (8, 1));
+    assert_eq!(sim.state().workers().len(), 2);
+}
+
+#[test]
+fn a_lost_result_is_recomputed_from_lineage() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|_| 1000);
+    sim.add_worker(1, 1);
+    sim.add_worker(2, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(16, 4)));
+    // Combine (1, 0) is in memory, its inputs already released, the final combine far off.
+    assert!(sim.run_until(10_000, |s| {
+        let st = |task| s.state().task_state(task);
+        st(t(1, 1, 0)) == Some(TaskState::Memory)
+            && (0..4).all(|c| st(t(1, 0, c)) == Some(TaskState::Released))
+            && st(t(1, 1, 3)) != Some(TaskState::Memory)
+    }));
+    let holders = sim.state().holders(t(1, 1, 0));
+    assert_eq!(holders.len(), 1);
+    sim.kill_worker(holders[0]);
+    sim.step();
+    // The lost combine and its released inputs are on their way again.
+    assert!(matches!(
+        sim.state().task_state(t(1, 1, 0)),
+        Some(TaskState::Waiting)
+    ));
+    for c in 0..4 {
+        assert!(matches!(
+            sim.state().task_state(t(1, 0, c)),
+            Some(TaskState::Ready | TaskState::Processing | TaskState::Memory)
+        ));
+    }
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    assert_eq!(run_count(&sim, t(1, 1, 0)), 2);
+    for c in 0..4 {
+        assert_eq!(run_count(&sim, t(1, 0, c)), 2, "root {c}");
+    }
+    let holders = sim.state().result_holders(1).unwrap();
+    assert_eq!(holders[0].1.len(), 1);
+    assert!(sim.holds(holders[0].1[0], t(1, 2, 0)));
+    assert_eq!(total_held(sim.state()), (8, 1));
+}
+
+#[test]
+fn a_lost_output_of_a_finished_graph_is_recomputed() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(4, 4)));
+    assert!(sim.run(1000));
+    assert!(sim.finished(1));
+    sim.add_worker(2, 1);
+    sim.step();
+    sim.kill_worker(1);
+    assert!(sim.run(1000));
+    assert_eq!(sim.state().result_holders(1).unwrap()[0].1, vec![2]);
+    assert!(sim.holds(2, t(1, 1, 0)));
+    assert_eq!(sim.stats().tasks_run, 10);
+}
+
+#[test]
+fn a_task_on_three_dying_workers_fails_its_graph() {
+    let mut sim = SimCluster::new(Config::default());
+    for w in 1..=4 {
+        sim.add_worker(w, 1);
+    }
+    sim.submit(1, Arc::new(sum_tree_graph(8, 8)));
+    sim.submit(2, Arc::new(sum_tree_graph(8, 8)));
+    sim.crash_on(t(1, 1, 0), 3);
+    assert!(sim.run(10_000));
+    let f = sim.failure(1).expect("graph 1 failed");
+    assert_eq!(f.key, "('sum-combine', 0)");
+    assert_eq!(
+        f.message,
+        "task ('sum-combine', 0) was running on 3 workers that died; it may be crashing them"
+    );
+    assert!(f.worker.is_some());
+    assert!(matches!(
+        sim.state().graph_progress(1).unwrap().status,
+        GraphStatus::Failed(_)
+    ));
+    assert!(sim.finished(2));
+    assert_eq!(sim.state().workers().len(), 1);
+}
+
+#[test]
+fn fewer_deaths_are_retried() {
+    let mut sim = SimCluster::new(Config::default());
+    for w in 1..=4 {
+        sim.add_worker(w, 1);
+    }
+    sim.submit(1, Arc::new(sum_tree_graph(8, 8)));
+    sim.crash_on(t(1, 1, 0), 2);
+    assert!(sim.run(10_000));
+    assert!(sim.failure(1).is_none());
+    assert!(sim.finished(1));
+    assert_eq!(sim.state().workers().len(), 2);
+    let holders = sim.state().result_holders(1).unwrap();
+    assert!(sim.holds(holders[0].1[0], t(1, 1, 0)));
+}
+
+#[test]
+fn input_missing_sends_the_task_back_to_wait() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle(
+        [join(1, 1), join(2, 1), submit(1, sum_tree_graph(4, 4))],
+        &mut out,
+    );
+    out.clear();
+    s.handle(
+        [
+            finished(1, &[(t(1, 0, 0), 8), (t(1, 0, 1), 8)], 1000),
+            finished(2, &[(t(1, 0, 2), 1 << 20), (t(1, 0, 3), 1 << 20)], 1000),
+        ],
+        &mut out,
+    );
+    assert_eq!(assigned_tasks(&out, 2), vec![t(1, 1, 0)]);
+    let deaths_before = s.transitions();
+    out.clear();
+    s.handle(
+        [Event::InputMissing {
+            worker: 2,
+            task: t(1, 1, 0),
+            input: t(1, 0, 0),
+        }],
+        &mut out,
+    );
+    // The unreachable copy is dropped and recomputed; the combine waits for it.
+    assert_eq!(releases(&out)[&1], vec![t(1, 0, 0)]);
+    let again: Vec<TaskRef> = assigns(&out).values().flatten().map(|a| a.task).collect();
+    assert_eq!(again, vec![t(1, 0, 0)]);
+    assert_eq!(s.task_state(t(1, 1, 0)), Some(TaskState::Waiting));
+    assert!(s.transitions() > deaths_before);
+    assert!(!out.iter().any(|c| matches!(c, Command::GraphFailed { .. })));
+    let p = s.graph_progress(1).unwrap();
+    assert_eq!((p.layers[1].running, p.layers[1].waiting), (0, 1));
+    // Recomputed: the combine runs again, where most of its input bytes are.
+    let w = *assigns(&out).keys().next().unwrap();
+    out.clear();
+    s.handle([finished(w, &[(t(1, 0, 0), 8)], 1000)], &mut out);
+    let a = &assigns(&out)[&2];
+    assert_eq!(a[0].task, t(1, 1, 0));
+    assert_eq!(a[0].inputs[0], (t(1, 0, 0), vec![w]));
+    out.clear();
+    s.handle([finished(2, &[(t(1, 1, 0), 8)], 1000)], &mut out);
+    assert!(out.contains(&Command::GraphFinished { graph: 1 }));
+    assert_eq!(total_held(&s), (8, 1));
+}
+
+#[test]
+fn a_dependent_that_cannot_fetch_a_lost_input_runs_after_its_recomputation() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|t| {
+        if t.task == (TaskId { layer: 0, chunk: 3 }) {
+            50_000
+        } else {
+            1000
+        }
+    });
+    sim.set_nbytes(|t| if t.task.chunk >= 2 { 1 << 20 } else { 8 });
+    for w in 1..=3 {
+        sim.add_worker(w, 1);
+    }
+    sim.submit(1, Arc::new(sum_tree_graph(4, 4)));
+    // Roots 0 and 1 run on worker 1, root 2 on worker 2, root 3 on worker 3 and last.
+    // When it finishes, the combine goes to worker 2 (1 MB of input there), and right
+    // then worker 1 dies: roots 0 and 1 are recomputed, one of them on worker 2, which
+    // runs it before the combine but cannot fetch the other.
+    assert!(sim.run_until(1000, |s| s.now_us() >= 50_000));
+    sim.kill_worker(1);
+    assert!(sim.run(1000));
+    assert!(sim.finished(1));
+    assert!(
+        sim.stats().inputs_missing >= 1,
+        "{:?} {:#?}",
+        sim.stats(),
+        sim.runs()
+    );
+    assert_eq!(run_count(&sim, t(1, 0, 0)), 2);
+    assert_eq!(run_count(&sim, t(1, 0, 1)), 2);
+    assert_eq!(run_count(&sim, t(1, 1, 0)), 1);
+    assert!(sim.failure(1).is_none());
+}
+
+// ---------------------------------------------------------------- releases
+
+#[test]
+fn results_are_released_once_no_longer_needed() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.set_durations(|_| 100);
+    sim.add_worker(1, 2);
+    sim.add_worker(2, 2);
+    sim.submit(1, Arc::new(sum_tree_graph(64, 4)));
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    // Only the output is held, by the scheduler's count and by the workers'.
+    assert_eq!(total_held(sim.state()), (8, 1));
+    assert_eq!(sim.stored(1) + sim.stored(2), 1);
+    let p = sim.state().graph_progress(1).unwrap();
+    assert_eq!(p.status, GraphStatus::Finished);
+    assert!(p.layers.iter().all(|l| l.done == l.total && l.running == 0));
+    assert_eq!(sim.state().graphs_running(), 0);
+    sim.release_graph(1);
+    assert!(sim.run(100));
+    assert_eq!(total_held(sim.state()), (0, 0));
+    assert_eq!(sim.stored(1) + sim.stored(2), 0);
+    assert!(sim.state().graph_progress(1).is_none());
+    assert!(sim.state().result_holders(1).is_none());
+}
+
+#[test]
+fn every_state_change_counts_as_a_transition() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(4, 4)));
+    assert!(sim.run(100));
+    // Roots: ready, processing, memory, released. Combine: waiting, processing, memory.
+    assert_eq!(sim.state().transitions(), 4 * 4 + 3);
+    sim.release_graph(1);
+    assert!(sim.run(100));
+    assert_eq!(sim.state().transitions(), 4 * 4 + 4);
+}
+
+#[test]
+fn stale_reports_are_ignored_and_reports_for_gone_graphs_released() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle(
+        [join(1, 1), join(2, 1), submit(1, sum_tree_graph(4, 4))],
+        &mut out,
+    );
+    out.clear();
+    s.handle([finished(1, &[(t(1, 0, 0), 8)], 1000)], &mut out);
+    let before = s.transitions();
+    // A duplicate report from the holder changes nothing and releases nothing.
+    out.clear();
+    s.handle([finished(1, &[(t(1, 0, 0), 8)], 1000)], &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    // A report from a worker it was not assigned to: the untracked copy is released.
+    s.handle([finished(2, &[(t(1, 0, 1), 8)], 1000)], &mut out);
+    assert_eq!(releases(&out)[&2], vec![t(1, 0, 1)]);
+    assert_eq!(s.task_state(t(1, 0, 1)), Some(TaskState::Processing));
+    assert_eq!(s.transitions(), before);
+    // Reports about a released graph are answered with a Release.
+    out.clear();
+    s.handle(
+        [
+            Event::GraphReleased { graph: 1 },
+            finished(2, &[(t(1, 0, 2), 8)], 1000),
+        ],
+        &mut out,
+    );
+    assert_eq!(releases(&out)[&1], vec![t(1, 0, 0)]);
+    assert_eq!(releases(&out)[&2], vec![t(1, 0, 2)]);
+    assert_eq!(processing(&s, 1), 0);
+    assert_eq!(processing(&s, 2), 0);
+    // Unknown workers and malformed task ids are ignored.
+    out.clear();
+    s.handle(
+        [
+            finished(7, &[(t(1, 0, 2), 8)], 1000),
+            finished(1, &[(t(5, 9, 9), 8)], 1000),
+        ],
+        &mut out,
+    );
+    assert_eq!(releases(&out)[&1], vec![t(5, 9, 9)]);
+}
+
+// ---------------------------------------------------------------- failures
+
+#[test]
+fn a_failing_task_fails_only_its_graph() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.set_durations(|_| 1000);
+    sim.add_worker(1, 2);
+    sim.add_worker(2, 2);
+    sim.submit(1, Arc::new(sum_tree_graph(20, 4)));
+    sim.submit(2, Arc::new(sum_tree_graph(20, 4)));
+    sim.fail_task(t(1, 0, 3), "boom");
+    assert!(sim.run(10_000));
+    let f = sim.failure(1).expect("graph 1 failed");
+    assert_eq!(f.key, "('sum-partial', 3)");
+    assert_eq!(f.message, "boom");
+    assert!(matches!(f.worker, Some(1 | 2)));
+    assert!(sim.finished(2) && !sim.finished(1));
+    let p = sim.state().graph_progress(1).unwrap();
+    assert_eq!(p.status, GraphStatus::Failed(f.clone()));
+    assert!(p.layers[0].erred >= 1);
+    assert!(
+        p.layers
+            .iter()
+            .all(|l| l.done + l.erred == l.total && l.running == 0)
+    );
+    assert!(sim.state().result_holders(1).is_none());
+    // Only graph 2's output is left anywhere.
+    assert_eq!(total_held(sim.state()), (8, 1));
+    assert_eq!(sim.stored(1) + sim.stored(2), 1);
+    assert_eq!(sim.state().graphs_running(), 0);
+    sim.release_graph(1);
+    sim.release_graph(2);
+    assert!(sim.run(100));
+    assert_eq!(total_held(sim.state()), (0, 0));
+    assert!(sim.state().graph_progress(1).is_none());
+}
+
+// ---------------------------------------------------------------- throughput
+
+#[test]
+fn instant_tasks_run_once_each_in_large_batches() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.check_invariants(false);
+    sim.add_worker(1, 2);
+    sim.add_worker(2, 2);
+    let g = sum_tree_graph(10_000, 32);
+    let n = g.num_tasks();
+    sim.submit(1, Arc::new(g));
+    assert!(sim.run(100_000));
+    assert!(sim.finished(1));
+    assert_eq!(sim.stats().tasks_run, n);
+    assert_eq!(sim.stats().steals_asked, 0);
+    assert!(sim.stats().batches < n / 50, "{:?}", sim.stats());
+    sim.release_graph(1);
+    sim.run(10);
+    assert_eq!(sim.state().transitions(), 4 * n);
+}
+
+// ---------------------------------------------------------------- stress
+
+/// xorshift64*: a tiny deterministic generator for the stress test.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
+    use kaon_graph::testing::seed_expression_graph;
+    for seed in 1..=12u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut sim = SimCluster::new(Config {
+            max_worker_deaths: 1000,
+            ..Config::default()
+        });
+        sim.refuse_steals(seed % 3 == 0);
+        sim.set_durations(move |t| 100 + (t.task.chunk * 7919 + t.graph * 31) % 3000);
+        sim.set_nbytes(|t| 8 + (t.task.chunk % 5) * 1_000_000);
+        let mut next_worker = 1;
+        for _ in 0..3 {
+            sim.add_worker(next_worker, 1 + (next_worker % 3) as u32);
+            next_worker += 1;
+        }
+        sim.submit(1, Arc::new(sum_tree_graph(200, 4)));
+        sim.submit(2, Arc::new(seed_expression_graph([12, 6, 4], [2, 3, 2], 3)));
+        sim.submit(3, Arc::new(sum_tree_graph(50, 2)));
+        let mut paused = BTreeSet::new();
+        for _ in 0..3000 {
+            if sim.finished(1) && sim.finished(2) && sim.finished(3) {
+                break;
+            }
+            match rng.below(40) {
+                0 if sim.worker_ids().len() > 1 => {
+                    let ids = sim.worker_ids();
+                    let victim = ids[rng.below(ids.len() as u64) as usize];
+                    paused.remove(&victim);
+                    sim.kill_worker(victim);
+                }
+                1 if sim.worker_ids().len() < 6 => {
+                    sim.add_worker(next_worker, 1 + rng.below(3) as u32);
+                    next_worker += 1;
+                }
+                2 => {
+                    let ids = sim.worker_ids();
+                    let w = ids[rng.below(ids.len() as u64) as usize];
+                    // Keep at least one worker taking work.
+                    if paused.contains(&w) {
+                        paused.remove(&w);
+                        sim.pause_worker(w, false);
+                    } else if paused.len() + 1 < ids.len() {
+                        paused.insert(w);
+                        sim.pause_worker(w, true);
+                    }
+                }
+                _ => {}
+            }
+            if !sim.step() {
+                // Idle but unfinished would be a hang: unpause everyone and go on.
+                for w in std::mem::take(&mut paused) {
+                    sim.pause_worker(w, false);
+                }
+                if !sim.step() {
+                    break;
+                }
+            }
+        }
+        assert!(sim.run(100_000), "seed {seed}");
+        for g in 1..=3 {
+            assert!(sim.finished(g), "seed {seed}: graph {g} did not finish");
+            assert!(sim.failure(g).is_none(), "seed {seed}");
+            for (task, holders) in sim.state().result_holders(g).unwrap() {
+                assert!(!holders.is_empty(), "seed {seed}: {task:?} held nowhere");
+                for w in holders {
+                    assert!(
+                        sim.holds(w, task),
+                        "seed {seed}: {w} does not hold {task:?}"
+                    );
+                }
+            }
+        }
+        // Only outputs are left; after release, nothing at all, anywhere.
+        let outputs: u64 = (1..=3)
+            .map(|g| {
+                sim.state()
+                    .result_holders(g)
+                    .unwrap()
+                    .iter()
+                    .map(|h| h.1.len() as u64)
+                    .sum::<u64>()
+            })
+            .sum();
+        assert_eq!(total_held(sim.state()).1, outputs, "seed {seed}");
+        for g in 1..=3 {
+            sim.release_graph(g);
+        }
+        assert!(sim.run(1000));
+        assert_eq!(total_held(sim.state()), (0, 0), "seed {seed}");
+        let stored: usize = sim.worker_ids().iter().map(|&w| sim.stored(w)).sum();
+        assert_eq!(stored, 0, "seed {seed}");
+        assert!(sim.state().workers().iter().all(|w| w.processing == 0));
+    }
+}
