@@ -10,6 +10,8 @@ pub mod v1 {
     tonic::include_proto!("kaon.v1");
 }
 
+pub mod data;
+
 pub use v1::*;
 
 /// The largest gRPC message either side accepts (chunks travel in smaller pieces).
@@ -17,3 +19,6 @@ pub const MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Size of the pieces a chunk is split into on the Data service.
 pub const CHUNK_PIECE_BYTES: usize = 4 * 1024 * 1024;
+
+/// The largest chunk a Data stream may announce (guards allocations on receipt).
+pub const MAX_CHUNK_BYTES: u64 = 16 * 1024 * 1024 * 1024;

@@ -1,1 +1,3 @@
-//! placeholder
+//! Kaon's scheduler: a pure state machine (state) and, around it, the tonic service.
+pub mod server;
+pub mod state;

@@ -1,0 +1,290 @@
+//! End-to-end tests on a real cluster: `kaon scheduler` plus `kaon worker` processes
+//! on loopback, driven by the Rust client.
+
+mod support;
+
+use kaon_client::{Array, ClientError, seed_expression};
+use kaon_graph::{Blockwise, ChunkGrid, Fault, Graph, Instr, Layer, LayerOp, Program};
+use std::time::Duration;
+use support::*;
+
+fn fault_graph(fault: Fault, name: &str) -> Graph {
+    let mut program = Program::default();
+    program.push(Instr::Fault(fault));
+    Graph::new(
+        vec![Layer {
+            name: name.into(),
+            op: LayerOp::Blockwise(Blockwise {
+                domain: ChunkGrid::regular(&[4], &[4]).unwrap(),
+                inputs: vec![],
+                program,
+                reduce: None,
+            }),
+        }],
+        vec![0],
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seed_expression_matches_a_direct_computation() {
+    let (_s, address) = scheduler(&[]);
+    let _w1 = worker(&address, "w1", &[]);
+    let _w2 = worker(&address, "w2", &[]);
+    let client = connect(&address).await;
+    wait_for_workers(&client, 2).await;
+
+    let (shape, chunks) = ([60u64, 50, 4], [7u64, 20, 3]);
+    let z = seed_expression(&shape, &chunks).unwrap();
+    let got = client.compute(&[&z], |_| {}).await.unwrap();
+    assert_eq!(got[0].shape(), &[60]);
+    let got: Vec<f64> = got[0].iter().copied().collect();
+    assert_close(&got, &seed_reference(shape, chunks), 1e-12);
+
+    // A sum tree over a ragged one-dimensional grid, and over all axes.
+    let ones = Array::ones(&[1000], &[7]).unwrap().sum(None).unwrap();
+    let total = client.compute(&[&ones], |_| {}).await.unwrap();
+    assert_eq!(total[0].shape(), &[] as &[usize]);
+    assert_eq!(total[0].iter().next().copied(), Some(1000.0));
+
+    // Both workers took part, and every result was freed afterwards.
+    let info = client.cluster_info().await.unwrap();
+    assert_eq!(info.workers.len(), 2);
+    assert_eq!(info.graphs_running, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_does_not_lose_the_answer() {
+    let (_s, address) = scheduler(&[]);
+    let mut w1 = worker(&address, "w1", &[]);
+    let _w2 = worker(&address, "w2", &[]);
+    let client = connect(&address).await;
+    wait_for_workers(&client, 2).await;
+
+    // Large enough (1e9 elements) to be running when the first progress arrives.
+    // Kernels are deterministic, so an undisturbed run is the exact reference.
+    let (shape, chunks) = ([10_000u64, 1000, 100], [100u64, 1000, 100]);
+    let z = seed_expression(&shape, &chunks).unwrap();
+    let reference = client.compute(&[&z], |_| {}).await.unwrap();
+
+    let mut killed_at = None;
+    let got = client
+        .compute(&[&z], |p| {
+            let done: u64 = p.layers.iter().map(|l| l.done).sum();
+            let total: u64 = p.layers.iter().map(|l| l.total).sum();
+            if killed_at.is_none() && done > 0 && done < total / 2 {
+                w1.signal(libc::SIGKILL);
+                killed_at = Some((done, total));
+            }
+        })
+        .await
+        .unwrap();
+    let (done, total) = killed_at.expect("no progress update came while the graph ran");
+    assert!(done < total);
+    assert!(w1.exits_within(Duration::from_secs(5)));
+    assert_eq!(got[0], reference[0], "recomputation changed the answer");
+    assert_eq!(client.cluster_info().await.unwrap().workers.len(), 1);
+
+    // The reference itself is right: spot-check one row against a direct computation.
+    let row: f64 = (0..100_000u64)
+        .map(|e| kaon_kernels::uniform(1, 0, e).asin() + kaon_kernels::uniform(2, 0, e).acos())
+        .sum();
+    assert_close(&[reference[0][[0]]], &[row], 1e-12);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_that_kills_three_workers_fails_with_its_key() {
+    let (_s, address) = scheduler(&[]);
+    let allow = ["--allow-fault-injection"];
+    let mut workers: Vec<Proc> = (0..3)
+        .map(|i| worker(&address, &format!("w{i}"), &allow))
+        .collect();
+    let client = connect(&address).await;
+    wait_for_workers(&client, 3).await;
+
+    let handle = client
+        .submit(&fault_graph(Fault::ExitWorker, "crash"))
+        .await
+        .unwrap();
+    let err = client.wait(handle, |_| {}).await.unwrap_err();
+    match &err {
+        ClientError::TaskFailed { key, message, .. } => {
+            assert_eq!(key, "('crash', 0)");
+            assert!(message.contains("3 workers"), "{message}");
+        }
+        other => panic!("unexpected error: {other}"),
+    }
+    for w in &mut workers {
+        assert!(w.exits_within(Duration::from_secs(5)), "a worker survived");
+    }
+    // The cluster still serves: a new worker runs a new graph.
+    let _w = worker(&address, "fresh", &[]);
+    wait_for_workers(&client, 1).await;
+    let ones = Array::ones(&[10], &[3]).unwrap().sum(None).unwrap();
+    let total = client.compute(&[&ones], |_| {}).await.unwrap();
+    assert_eq!(total[0].iter().next().copied(), Some(10.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_graphs_fail_alone() {
+    let (_s, address) = scheduler(&[]);
+    let _w1 = worker(&address, "w1", &[]);
+    let _w2 = worker(&address, "w2", &[]);
+    let client = connect(&address).await;
+    wait_for_workers(&client, 2).await;
+
+    // A long graph runs while the bad ones come and go.
+    let (shape, chunks) = ([200u64, 100, 50], [5u64, 100, 50]);
+    let z = seed_expression(&shape, &chunks).unwrap();
+    let good = {
+        let client = client.clone();
+        tokio::spawn(async move { client.compute(&[&z], |_| {}).await })
+    };
+
+    // A cycle (a layer reading a later layer) is refused at submission.
+    let mut cyclic = Array::ones(&[8], &[2]).unwrap().sum(None).unwrap();
+    cyclic = cyclic.arcsin();
+    let (graph, _) = kaon_client::lower(&[&cyclic]).unwrap();
+    let mut proto = graph.to_proto();
+    if let Some(kaon_proto::layer::Op::Combine(c)) = &mut proto.layers[1].op {
+        c.input = 2;
+    }
+    match client.submit_proto(proto).await {
+        Err(ClientError::Rejected(msg)) => assert!(msg.contains("cycle"), "{msg}"),
+        other => panic!("expected a rejection, got {:?}", other.map(|h| h.id)),
+    }
+
+    // A chunk mismatch is refused with both grids named.
+    let mut proto = graph.to_proto();
+    if let Some(kaon_proto::layer::Op::Blockwise(b)) = &mut proto.layers.last_mut().unwrap().op {
+        b.domain = Some(kaon_graph::grid_to_proto(
+            &ChunkGrid::regular(&[9], &[9]).unwrap(),
+        ));
+    }
+    match client.submit_proto(proto).await {
+        Err(ClientError::Rejected(msg)) => assert!(msg.contains("[[9]]"), "{msg}"),
+        other => panic!("expected a rejection, got {:?}", other.map(|h| h.id)),
+    }
+
+    // A kernel error fails its graph with the task key and the message.
+    let handle = client
+        .submit(&fault_graph(
+            Fault::Error("bad value in chunk".into()),
+            "explode",
+        ))
+        .await
+        .unwrap();
+    match client.wait(handle, |_| {}).await {
+        Err(ClientError::TaskFailed { key, message, .. }) => {
+            assert_eq!(key, "('explode', 0)");
+            assert!(message.contains("bad value in chunk"), "{message}");
+        }
+        other => panic!("expected a task failure, got {other:?}"),
+    }
+
+    // Garbage bytes where a protobuf message belongs get an error status.
+    let status = support_raw::send_garbage(&address).await;
+    assert_ne!(status.code(), tonic::Code::Ok);
+
+    // The good graph is untouched and right.
+    let got = good.await.unwrap().unwrap();
+    let got: Vec<f64> = got[0].iter().copied().collect();
+    assert_close(&got, &seed_reference(shape, chunks), 1e-12);
+    assert_eq!(client.cluster_info().await.unwrap().workers.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_worker_is_removed_after_the_ttl() {
+    let (_s, address) = scheduler(&["--worker-ttl", "1", "--heartbeat-ms", "100"]);
+    let mut frozen = worker(&address, "frozen", &[]);
+    let _w2 = worker(&address, "alive", &[]);
+    let client = connect(&address).await;
+    wait_for_workers(&client, 2).await;
+
+    frozen.signal(libc::SIGSTOP);
+    wait_for_workers(&client, 1).await;
+    let info = client.cluster_info().await.unwrap();
+    assert_eq!(info.workers[0].name, "alive");
+    let ones = Array::ones(&[100], &[10]).unwrap().sum(None).unwrap();
+    let total = client.compute(&[&ones], |_| {}).await.unwrap();
+    assert_eq!(total[0].iter().next().copied(), Some(100.0));
+    // Woken up, it finds its stream closed and exits.
+    frozen.signal(libc::SIGCONT);
+    assert!(frozen.exits_within(Duration::from_secs(10)));
+}
+
+mod support_raw {
+    //! A gRPC call with raw bytes as its body, to send what no client library would.
+
+    use bytes::{Buf, BufMut};
+    use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
+
+    #[derive(Default)]
+    struct RawCodec;
+    struct RawEncoder;
+    struct RawDecoder;
+
+    impl Encoder for RawEncoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn encode(&mut self, item: Vec<u8>, dst: &mut EncodeBuf<'_>) -> Result<(), tonic::Status> {
+            dst.put_slice(&item);
+            Ok(())
+        }
+    }
+
+    impl Decoder for RawDecoder {
+        type Item = Vec<u8>;
+        type Error = tonic::Status;
+        fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Vec<u8>>, tonic::Status> {
+            let mut v = vec![0; src.remaining()];
+            src.copy_to_slice(&mut v);
+            Ok(Some(v))
+        }
+    }
+
+    impl Codec for RawCodec {
+        type Encode = Vec<u8>;
+        type Decode = Vec<u8>;
+        type Encoder = RawEncoder;
+        type Decoder = RawDecoder;
+        fn encoder(&mut self) -> RawEncoder {
+            RawEncoder
+        }
+        fn decoder(&mut self) -> RawDecoder {
+            RawDecoder
+        }
+    }
+
+    /// Sends truncated and garbage SubmitGraph bodies; returns the last status.
+    pub async fn send_garbage(address: &str) -> tonic::Status {
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut last = tonic::Status::ok("");
+        for body in [
+            vec![0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f], // a length running past the end
+            vec![0xff; 64],                           // no valid field at all
+            vec![0x0a, 0x05, 0x0a, 0x03, 0x12, 0x01], // truncated nested message
+        ] {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.unwrap();
+            let path = http::uri::PathAndQuery::from_static("/kaon.v1.Scheduler/SubmitGraph");
+            let status = grpc
+                .unary::<Vec<u8>, Vec<u8>, RawCodec>(tonic::Request::new(body), path, RawCodec)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    status.code(),
+                    tonic::Code::Internal | tonic::Code::InvalidArgument
+                ),
+                "unexpected status {status:?}"
+            );
+            last = status;
+        }
+        last
+    }
+}

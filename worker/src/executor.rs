@@ -1,0 +1,469 @@
+//! The executor: turns task assignments into kernel runs on the rayon pool.
+//!
+//! One tokio task owns all executor state, so no locks guard it: assignments,
+//! fetched inputs and finished kernels arrive as messages, and every drained batch of
+//! messages ends with one [`WorkerBatch`] of reports to the scheduler. Inputs held by
+//! other workers are fetched concurrently before a task is queued to run; at most
+//! `nthreads` kernels run at once, lowest priority number first.
+
+use crate::store::{ChunkKey, ChunkStore, key_of};
+use kaon_graph::{Graph, TaskId};
+use kaon_kernels::{Chunk, KernelOptions};
+use kaon_proto::data::DataClients;
+use kaon_proto::{
+    SchedulerBatch, StealReply, TaskAssignment, TaskFailed, TaskFinished, TaskRef, WorkerBatch,
+    WorkerMessage, worker_message,
+};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Messages the executor reacts to.
+pub(crate) enum ExecMsg {
+    Batch(SchedulerBatch),
+    InputsFetched {
+        key: ChunkKey,
+        result: Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)>,
+    },
+    KernelDone {
+        task: TaskRef,
+        result: Result<Chunk, String>,
+        duration: Duration,
+    },
+}
+
+/// Counters the heartbeat reads.
+#[derive(Default)]
+pub(crate) struct ExecStatus {
+    pub executing: AtomicU32,
+    pub paused: AtomicBool,
+}
+
+struct Pending {
+    task: TaskRef,
+    priority: u64,
+    /// Inputs fetched from other workers, held until the task runs.
+    fetched: Vec<(ChunkKey, Arc<Chunk>)>,
+    /// Still waiting for inputs from other workers.
+    fetching: bool,
+}
+
+pub(crate) struct Executor {
+    rx: mpsc::UnboundedReceiver<ExecMsg>,
+    tx: mpsc::UnboundedSender<ExecMsg>,
+    out: mpsc::UnboundedSender<WorkerMessage>,
+    store: Arc<Mutex<ChunkStore>>,
+    pool: Arc<rayon::ThreadPool>,
+    options: Arc<KernelOptions>,
+    status: Arc<ExecStatus>,
+    nthreads: usize,
+    pause_bytes: u64,
+    peers: DataClients,
+    graphs: HashMap<u64, Arc<Graph>>,
+    pending: HashMap<ChunkKey, Pending>,
+    ready: BinaryHeap<Reverse<(u64, ChunkKey)>>,
+    running: usize,
+    report: WorkerBatch,
+    last_memory_check: Instant,
+}
+
+impl Executor {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        rx: mpsc::UnboundedReceiver<ExecMsg>,
+        tx: mpsc::UnboundedSender<ExecMsg>,
+        out: mpsc::UnboundedSender<WorkerMessage>,
+        store: Arc<Mutex<ChunkStore>>,
+        pool: Arc<rayon::ThreadPool>,
+        options: KernelOptions,
+        status: Arc<ExecStatus>,
+        nthreads: usize,
+        pause_bytes: u64,
+    ) -> Self {
+        Self {
+            rx,
+            tx,
+            out,
+            store,
+            pool,
+            options: Arc::new(options),
+            status,
+            nthreads,
+            pause_bytes,
+            peers: DataClients::default(),
+            graphs: HashMap::new(),
+            pending: HashMap::new(),
+            ready: BinaryHeap::new(),
+            running: 0,
+            report: WorkerBatch::default(),
+            last_memory_check: Instant::now(),
+        }
+    }
+
+    /// Runs until the link closes the message channel.
+    pub(crate) async fn run(mut self) {
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tokio::select! {
+                msg = self.rx.recv() => {
+                    let Some(msg) = msg else { return };
+                    self.handle(msg);
+                    while let Ok(msg) = self.rx.try_recv() {
+                        self.handle(msg);
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            self.check_memory();
+            self.start_tasks();
+            self.flush();
+        }
+    }
+
+    fn handle(&mut self, msg: ExecMsg) {
+        match msg {
+            ExecMsg::Batch(batch) => self.on_batch(batch),
+            ExecMsg::InputsFetched { key, result } => self.on_inputs_fetched(key, result),
+            ExecMsg::KernelDone {
+                task,
+                result,
+                duration,
+            } => self.on_kernel_done(task, result, duration),
+        }
+    }
+
+    fn on_batch(&mut self, batch: SchedulerBatch) {
+        for def in batch.graphs {
+            let Some(graph) = def.graph_def else { continue };
+            match Graph::from_proto(&graph) {
+                Ok(g) => {
+                    self.graphs.insert(def.graph, Arc::new(g));
+                }
+                Err(e) => tracing::error!(graph = def.graph, "refusing graph definition: {e}"),
+            }
+        }
+        for a in batch.assign {
+            self.on_assign(a);
+        }
+        for t in batch.steal {
+            let key = key_of(&t);
+            // Only a task that has not started can be retracted.
+            let stolen = self.pending.remove(&key).is_some();
+            self.report.steal_replies.push(StealReply {
+                task: Some(t),
+                stolen,
+            });
+        }
+        if !batch.release.is_empty() {
+            let mut store = self.store.lock().unwrap();
+            for t in &batch.release {
+                store.remove(&key_of(t));
+            }
+        }
+        for g in batch.forget_graphs {
+            self.graphs.remove(&g);
+            self.pending.retain(|k, _| k.0 != g);
+            self.store.lock().unwrap().remove_graph(g);
+        }
+    }
+
+    fn on_assign(&mut self, a: TaskAssignment) {
+        let Some(task) = a.task else { return };
+        let key = key_of(&task);
+        if !self.graphs.contains_key(&task.graph) {
+            self.fail(
+                task,
+                format!("graph {} is unknown to this worker", task.graph),
+            );
+            return;
+        }
+        // Inputs held elsewhere are fetched now, so the task is ready when a thread frees.
+        let mut remote: Vec<(TaskRef, Vec<String>)> = Vec::new();
+        {
+            let store = self.store.lock().unwrap();
+            for input in a.inputs {
+                let Some(t) = input.task else { continue };
+                if !store.contains(&key_of(&t)) {
+                    remote.push((t, input.holders));
+                }
+            }
+        }
+        let fetching = !remote.is_empty();
+        self.pending.insert(
+            key,
+            Pending {
+                task,
+                priority: a.priority,
+                fetched: Vec::new(),
+                fetching,
+            },
+        );
+        if fetching {
+            let tx = self.tx.clone();
+            let peers = self.peers.clone();
+            tokio::spawn(async move {
+                let result = fetch_inputs(&peers, remote).await;
+                let _ = tx.send(ExecMsg::InputsFetched { key, result });
+            });
+        } else {
+            self.ready.push(Reverse((a.priority, key)));
+        }
+    }
+
+    fn on_inputs_fetched(
+        &mut self,
+        key: ChunkKey,
+        result: Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)>,
+    ) {
+        // A task stolen or forgotten while its inputs were in flight is gone.
+        let Some(p) = self.pending.get_mut(&key) else {
+            return;
+        };
+        match result {
+            Ok(chunks) => {
+                p.fetched = chunks;
+                p.fetching = false;
+                self.ready.push(Reverse((p.priority, key)));
+            }
+            Err((input, message)) => {
+                let task = p.task;
+                self.pending.remove(&key);
+                tracing::warn!("task {key:?}: {message}");
+                self.report.failed.push(TaskFailed {
+                    task: Some(task),
+                    message,
+                    missing_input: Some(input),
+                });
+            }
+        }
+    }
+
+    fn on_kernel_done(&mut self, task: TaskRef, result: Result<Chunk, String>, duration: Duration) {
+        self.running -= 1;
+        self.status
+            .executing
+            .store(self.running as u32, Ordering::Relaxed);
+        match result {
+            Ok(chunk) => {
+                let nbytes = chunk.nbytes() as u64;
+                let stored = if self.graphs.contains_key(&task.graph) {
+                    self.store
+                        .lock()
+                        .unwrap()
+                        .insert(key_of(&task), Arc::new(chunk))
+                } else {
+                    Ok(()) // the graph was forgotten while the task ran
+                };
+                match stored {
+                    Ok(()) => self.report.finished.push(TaskFinished {
+                        task: Some(task),
+                        nbytes,
+                        duration_us: duration.as_micros() as u64,
+                    }),
+                    Err(e) => self.fail(task, format!("cannot spill to disk: {e}")),
+                }
+            }
+            Err(message) => self.fail(task, message),
+        }
+    }
+
+    fn fail(&mut self, task: TaskRef, message: String) {
+        self.report.failed.push(TaskFailed {
+            task: Some(task),
+            message,
+            missing_input: None,
+        });
+    }
+
+    /// Pauses above the pause mark (process memory), resumes below it.
+    fn check_memory(&mut self) {
+        if self.last_memory_check.elapsed() < Duration::from_millis(50) {
+            return;
+        }
+        self.last_memory_check = Instant::now();
+        let paused = crate::memory::process_rss_bytes() > self.pause_bytes;
+        if paused != self.status.paused.swap(paused, Ordering::Relaxed) {
+            tracing::warn!(paused, "worker memory above the pause mark: {paused}");
+        }
+    }
+
+    fn start_tasks(&mut self) {
+        if self.status.paused.load(Ordering::Relaxed) {
+            return;
+        }
+        while self.running < self.nthreads {
+            let Some(Reverse((_, key))) = self.ready.pop() else {
+                break;
+            };
+            // Entries of stolen or forgotten tasks are skipped here.
+            let Some(p) = self.pending.get(&key) else {
+                continue;
+            };
+            if p.fetching {
+                continue;
+            }
+            let p = self.pending.remove(&key).unwrap();
+            let Some(graph) = self.graphs.get(&p.task.graph).cloned() else {
+                continue;
+            };
+            let id = TaskId {
+                layer: p.task.layer,
+                chunk: p.task.chunk,
+            };
+            if !graph.contains(id) {
+                self.fail(
+                    p.task,
+                    format!("task {id:?} is not in graph {}", p.task.graph),
+                );
+                continue;
+            }
+            let inputs = match self.gather_inputs(&graph, &p) {
+                Ok(inputs) => inputs,
+                Err((input, message)) => {
+                    self.report.failed.push(TaskFailed {
+                        task: Some(p.task),
+                        message,
+                        missing_input: Some(input),
+                    });
+                    continue;
+                }
+            };
+            self.running += 1;
+            self.status
+                .executing
+                .store(self.running as u32, Ordering::Relaxed);
+            let tx = self.tx.clone();
+            let options = self.options.clone();
+            let task = p.task;
+            self.pool.spawn(move || {
+                let start = Instant::now();
+                let refs: Vec<&Chunk> = inputs.iter().map(|c| &**c).collect();
+                let result =
+                    kaon_kernels::run_task(&graph, id, &refs, &options).map_err(|e| e.to_string());
+                let _ = tx.send(ExecMsg::KernelDone {
+                    task,
+                    result,
+                    duration: start.elapsed(),
+                });
+            });
+        }
+    }
+
+    /// The task's inputs in `inputs_of` order, from the store or from the fetched set.
+    fn gather_inputs(
+        &self,
+        graph: &Graph,
+        p: &Pending,
+    ) -> Result<Vec<Arc<Chunk>>, (TaskRef, String)> {
+        let mut ids = Vec::new();
+        graph.inputs_of(
+            TaskId {
+                layer: p.task.layer,
+                chunk: p.task.chunk,
+            },
+            &mut ids,
+        );
+        let mut store = self.store.lock().unwrap();
+        ids.iter()
+            .map(|id| {
+                let key = (p.task.graph, id.layer, id.chunk);
+                let input = TaskRef {
+                    graph: p.task.graph,
+                    layer: id.layer,
+                    chunk: id.chunk,
+                };
+                if let Some((_, c)) = p.fetched.iter().find(|(k, _)| *k == key) {
+                    return Ok(c.clone());
+                }
+                match store.get(&key) {
+                    Ok(Some(c)) => Ok(c),
+                    Ok(None) => Err((
+                        input,
+                        format!("input {} is not held here", graph.task_key(*id)),
+                    )),
+                    Err(e) => Err((input, format!("cannot read spilled input: {e}"))),
+                }
+            })
+            .collect()
+    }
+
+    fn flush(&mut self) {
+        let r = &self.report;
+        if r.finished.is_empty() && r.failed.is_empty() && r.steal_replies.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.report);
+        let _ = self.out.send(WorkerMessage {
+            kind: Some(worker_message::Kind::Batch(batch)),
+        });
+    }
+}
+
+/// Fetches inputs from their holders, one request per holder, trying the next holder
+/// of a chunk when one fails.
+async fn fetch_inputs(
+    peers: &DataClients,
+    remote: Vec<(TaskRef, Vec<String>)>,
+) -> Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)> {
+    let mut fetched = Vec::with_capacity(remote.len());
+    let mut by_holder: HashMap<String, Vec<(TaskRef, Vec<String>)>> = HashMap::new();
+    for (task, holders) in remote {
+        match holders.first() {
+            Some(h) => by_holder
+                .entry(h.clone())
+                .or_default()
+                .push((task, holders)),
+            None => return Err((task, "an input has no holder".to_string())),
+        }
+    }
+    for (first, wanted) in by_holder {
+        let tasks: Vec<TaskRef> = wanted.iter().map(|(t, _)| *t).collect();
+        match fetch_from(peers, &first, tasks).await {
+            Ok(chunks) => fetched.extend(chunks),
+            Err(first_error) => {
+                // Try each chunk's other holders, one by one.
+                for (task, holders) in wanted {
+                    let mut last_error = first_error.clone();
+                    let mut got = None;
+                    for h in holders.iter().skip(1) {
+                        match fetch_from(peers, h, vec![task]).await {
+                            Ok(mut c) => {
+                                got = c.pop();
+                                break;
+                            }
+                            Err(e) => last_error = e,
+                        }
+                    }
+                    match got {
+                        Some(c) => fetched.push(c),
+                        None => return Err((task, last_error)),
+                    }
+                }
+            }
+        }
+    }
+    Ok(fetched)
+}
+
+async fn fetch_from(
+    peers: &DataClients,
+    address: &str,
+    tasks: Vec<TaskRef>,
+) -> Result<Vec<(ChunkKey, Arc<Chunk>)>, String> {
+    let raw = peers
+        .fetch(address, tasks)
+        .await
+        .map_err(|e| e.to_string())?;
+    raw.into_iter()
+        .map(|r| {
+            let dtype = kaon_graph::DType::from_proto(r.dtype as i32)
+                .ok_or_else(|| format!("{address} sent an unknown dtype"))?;
+            let chunk = Chunk::from_le_bytes(dtype, r.shape, &r.bytes)
+                .map_err(|e| format!("{address} sent a bad chunk: {e}"))?;
+            Ok((key_of(&r.task), Arc::new(chunk)))
+        })
+        .collect()
+}
