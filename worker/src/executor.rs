@@ -21,12 +21,15 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
+/// Inputs fetched from peers, or the input that could not be fetched and why.
+type Fetched = Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)>;
+
 /// Messages the executor reacts to.
 pub(crate) enum ExecMsg {
     Batch(SchedulerBatch),
     InputsFetched {
         key: ChunkKey,
-        result: Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)>,
+        result: Fetched,
     },
     KernelDone {
         task: TaskRef,
@@ -213,11 +216,7 @@ impl Executor {
         }
     }
 
-    fn on_inputs_fetched(
-        &mut self,
-        key: ChunkKey,
-        result: Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)>,
-    ) {
+    fn on_inputs_fetched(&mut self, key: ChunkKey, result: Fetched) {
         // A task stolen or forgotten while its inputs were in flight is gone.
         let Some(p) = self.pending.get_mut(&key) else {
             return;
@@ -404,10 +403,7 @@ impl Executor {
 
 /// Fetches inputs from their holders, one request per holder, trying the next holder
 /// of a chunk when one fails.
-async fn fetch_inputs(
-    peers: &DataClients,
-    remote: Vec<(TaskRef, Vec<String>)>,
-) -> Result<Vec<(ChunkKey, Arc<Chunk>)>, (TaskRef, String)> {
+async fn fetch_inputs(peers: &DataClients, remote: Vec<(TaskRef, Vec<String>)>) -> Fetched {
     let mut fetched = Vec::with_capacity(remote.len());
     let mut by_holder: HashMap<String, Vec<(TaskRef, Vec<String>)>> = HashMap::new();
     for (task, holders) in remote {
