@@ -127,8 +127,9 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One I/O thread: kernels run on rayon pools, and on a small machine a single
+    // thread that batches messages beats threads waking each other up.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("cannot start the async runtime");

@@ -31,12 +31,31 @@ pub(crate) enum ExecMsg {
         key: ChunkKey,
         result: Fetched,
     },
-    KernelDone {
-        task: TaskRef,
-        result: Result<Chunk, String>,
-        duration: Duration,
-    },
+    /// A job of one or more tasks finished on the kernel pool.
+    KernelsDone(Vec<Ran>),
 }
+
+/// One task's run on the kernel pool.
+pub(crate) struct Ran {
+    task: TaskRef,
+    result: Result<Chunk, String>,
+    duration: Duration,
+}
+
+/// A task ready to run, with its inputs gathered.
+struct Job {
+    task: TaskRef,
+    graph: Arc<Graph>,
+    id: TaskId,
+    inputs: Vec<Arc<Chunk>>,
+}
+
+/// Tasks of layers whose mean run time is below this are run many per pool job, so
+/// a tiny task costs no thread wake-up of its own.
+const TINY_TASK: Duration = Duration::from_micros(200);
+
+/// Most tasks in one pool job.
+const MAX_JOB_TASKS: usize = 256;
 
 /// Counters the heartbeat reads.
 #[derive(Default)]
@@ -68,7 +87,12 @@ pub(crate) struct Executor {
     graphs: HashMap<u64, Arc<Graph>>,
     pending: HashMap<ChunkKey, Pending>,
     ready: BinaryHeap<Reverse<(u64, ChunkKey)>>,
-    running: usize,
+    /// Pool jobs running (at most `nthreads`).
+    running_jobs: usize,
+    /// Tasks in those jobs.
+    running_tasks: usize,
+    /// Mean run time per (graph, layer), to decide which tasks are tiny.
+    layer_us: HashMap<(u64, u32), f64>,
     report: WorkerBatch,
     last_memory_check: Instant,
 }
@@ -100,7 +124,9 @@ impl Executor {
             graphs: HashMap::new(),
             pending: HashMap::new(),
             ready: BinaryHeap::new(),
-            running: 0,
+            running_jobs: 0,
+            running_tasks: 0,
+            layer_us: HashMap::new(),
             report: WorkerBatch::default(),
             last_memory_check: Instant::now(),
         }
@@ -130,11 +156,7 @@ impl Executor {
         match msg {
             ExecMsg::Batch(batch) => self.on_batch(batch),
             ExecMsg::InputsFetched { key, result } => self.on_inputs_fetched(key, result),
-            ExecMsg::KernelDone {
-                task,
-                result,
-                duration,
-            } => self.on_kernel_done(task, result, duration),
+            ExecMsg::KernelsDone(runs) => self.on_kernels_done(runs),
         }
     }
 
@@ -240,32 +262,50 @@ impl Executor {
         }
     }
 
-    fn on_kernel_done(&mut self, task: TaskRef, result: Result<Chunk, String>, duration: Duration) {
-        self.running -= 1;
+    fn on_kernels_done(&mut self, runs: Vec<Ran>) {
+        self.running_jobs -= 1;
+        self.running_tasks -= runs.len();
         self.status
             .executing
-            .store(self.running as u32, Ordering::Relaxed);
-        match result {
-            Ok(chunk) => {
-                let nbytes = chunk.nbytes() as u64;
-                let stored = if self.graphs.contains_key(&task.graph) {
-                    self.store
-                        .lock()
-                        .unwrap()
-                        .insert(key_of(&task), Arc::new(chunk))
-                } else {
-                    Ok(()) // the graph was forgotten while the task ran
-                };
-                match stored {
-                    Ok(()) => self.report.finished.push(TaskFinished {
-                        task: Some(task),
-                        nbytes,
-                        duration_us: duration.as_micros() as u64,
-                    }),
-                    Err(e) => self.fail(task, format!("cannot spill to disk: {e}")),
+            .store(self.running_tasks as u32, Ordering::Relaxed);
+        let mut store = self.store.lock().unwrap();
+        for Ran {
+            task,
+            result,
+            duration,
+        } in runs
+        {
+            let us = duration.as_secs_f64() * 1e6;
+            let mean = self.layer_us.entry((task.graph, task.layer)).or_insert(us);
+            *mean = 0.9 * *mean + 0.1 * us;
+            match result {
+                Ok(chunk) => {
+                    let nbytes = chunk.nbytes() as u64;
+                    // A graph forgotten while its task ran keeps nothing.
+                    let stored = if self.graphs.contains_key(&task.graph) {
+                        store.insert(key_of(&task), Arc::new(chunk))
+                    } else {
+                        Ok(())
+                    };
+                    match stored {
+                        Ok(()) => self.report.finished.push(TaskFinished {
+                            task: Some(task),
+                            nbytes,
+                            duration_us: duration.as_micros() as u64,
+                        }),
+                        Err(e) => self.report.failed.push(TaskFailed {
+                            task: Some(task),
+                            message: format!("cannot spill to disk: {e}"),
+                            missing_input: None,
+                        }),
+                    }
                 }
+                Err(message) => self.report.failed.push(TaskFailed {
+                    task: Some(task),
+                    message,
+                    missing_input: None,
+                }),
             }
-            Err(message) => self.fail(task, message),
         }
     }
 
@@ -293,16 +333,73 @@ impl Executor {
         if self.status.paused.load(Ordering::Relaxed) {
             return;
         }
-        while self.running < self.nthreads {
-            let Some(Reverse((_, key))) = self.ready.pop() else {
+        while self.running_jobs < self.nthreads {
+            let Some(first) = self.next_ready() else {
                 break;
             };
-            // Entries of stolen or forgotten tasks are skipped here.
-            let Some(p) = self.pending.get(&key) else {
-                continue;
-            };
-            if p.fetching {
-                continue;
+            // Tiny tasks go in batches: a share of the queue per free thread.
+            let mut jobs = vec![first];
+            if self.is_tiny(&jobs[0].task) {
+                let free = self.nthreads - self.running_jobs;
+                let share = (self.ready.len() / free).clamp(0, MAX_JOB_TASKS - 1);
+                while jobs.len() <= share {
+                    match self.ready.peek() {
+                        Some(Reverse((_, key))) if self.is_tiny_key(key) => {}
+                        _ => break,
+                    }
+                    match self.next_ready() {
+                        Some(job) => jobs.push(job),
+                        None => break,
+                    }
+                }
+            }
+            self.running_jobs += 1;
+            self.running_tasks += jobs.len();
+            self.status
+                .executing
+                .store(self.running_tasks as u32, Ordering::Relaxed);
+            let tx = self.tx.clone();
+            let options = self.options.clone();
+            self.pool.spawn(move || {
+                let runs = jobs
+                    .into_iter()
+                    .map(|job| {
+                        let start = Instant::now();
+                        let refs: Vec<&Chunk> = job.inputs.iter().map(|c| &**c).collect();
+                        let result = kaon_kernels::run_task(&job.graph, job.id, &refs, &options)
+                            .map_err(|e| e.to_string());
+                        Ran {
+                            task: job.task,
+                            result,
+                            duration: start.elapsed(),
+                        }
+                    })
+                    .collect();
+                let _ = tx.send(ExecMsg::KernelsDone(runs));
+            });
+        }
+    }
+
+    fn is_tiny(&self, task: &TaskRef) -> bool {
+        self.layer_us
+            .get(&(task.graph, task.layer))
+            .is_some_and(|&us| us < TINY_TASK.as_secs_f64() * 1e6)
+    }
+
+    fn is_tiny_key(&self, key: &ChunkKey) -> bool {
+        self.layer_us
+            .get(&(key.0, key.1))
+            .is_some_and(|&us| us < TINY_TASK.as_secs_f64() * 1e6)
+    }
+
+    /// Pops the highest-priority task that can run now, with its inputs; tasks that
+    /// cannot (stolen, forgotten, an input gone) are dropped or reported on the way.
+    fn next_ready(&mut self) -> Option<Job> {
+        loop {
+            let Reverse((_, key)) = self.ready.pop()?;
+            match self.pending.get(&key) {
+                Some(p) if !p.fetching => {}
+                _ => continue,
             }
             let p = self.pending.remove(&key).unwrap();
             let Some(graph) = self.graphs.get(&p.task.graph).cloned() else {
@@ -319,35 +416,21 @@ impl Executor {
                 );
                 continue;
             }
-            let inputs = match self.gather_inputs(&graph, &p) {
-                Ok(inputs) => inputs,
-                Err((input, message)) => {
-                    self.report.failed.push(TaskFailed {
-                        task: Some(p.task),
-                        message,
-                        missing_input: Some(input),
+            match self.gather_inputs(&graph, &p) {
+                Ok(inputs) => {
+                    return Some(Job {
+                        task: p.task,
+                        graph,
+                        id,
+                        inputs,
                     });
-                    continue;
                 }
-            };
-            self.running += 1;
-            self.status
-                .executing
-                .store(self.running as u32, Ordering::Relaxed);
-            let tx = self.tx.clone();
-            let options = self.options.clone();
-            let task = p.task;
-            self.pool.spawn(move || {
-                let start = Instant::now();
-                let refs: Vec<&Chunk> = inputs.iter().map(|c| &**c).collect();
-                let result =
-                    kaon_kernels::run_task(&graph, id, &refs, &options).map_err(|e| e.to_string());
-                let _ = tx.send(ExecMsg::KernelDone {
-                    task,
-                    result,
-                    duration: start.elapsed(),
-                });
-            });
+                Err((input, message)) => self.report.failed.push(TaskFailed {
+                    task: Some(p.task),
+                    message,
+                    missing_input: Some(input),
+                }),
+            }
         }
     }
 
