@@ -288,3 +288,102 @@ mod support_raw {
         last
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kaon_local_stops_every_process_on_ctrl_c() {
+    use std::io::{BufRead, BufReader};
+    let mut child = std::process::Command::new(KAON)
+        .args(["local", "--workers", "2", "--threads-per-worker", "1"])
+        .args(["--port", "0", "--dashboard-port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let address = first.strip_prefix("Scheduler at ").unwrap().to_string();
+    std::thread::spawn(move || for _ in lines {});
+    let local = Proc { child };
+    let client = connect(&address).await;
+    wait_for_workers(&client, 2).await;
+    let pids: Vec<i32> = client
+        .cluster_info()
+        .await
+        .unwrap()
+        .workers
+        .iter()
+        .map(|w| w.pid as i32)
+        .collect();
+    let ones = Array::ones(&[100], &[10]).unwrap().sum(None).unwrap();
+    assert_eq!(
+        client.compute(&[&ones], |_| {}).await.unwrap()[0]
+            .iter()
+            .next()
+            .copied(),
+        Some(100.0)
+    );
+
+    let mut local = local;
+    local.signal(libc::SIGINT);
+    assert!(
+        local.exits_within(Duration::from_secs(10)),
+        "kaon local ignored Ctrl-C"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    for pid in pids {
+        // SAFETY: signal 0 only checks whether the process exists.
+        while unsafe { libc::kill(pid, 0) } == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker {pid} outlived kaon local"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn results_spill_to_disk_and_are_served_from_it() {
+    let (_s, address) = scheduler(&["--heartbeat-ms", "100"]);
+    // 40 MB: results beyond 24 MB go to disk.
+    let _w = worker(&address, "small", &["--memory-limit", "40MB"]);
+    let client = connect(&address).await;
+    wait_for_workers(&client, 1).await;
+
+    // 15 chunks of 4 MB, all kept as results until fetched.
+    let x = Array::random(&[1500, 5000], &[100, 5000], 9)
+        .unwrap()
+        .arcsin();
+    let (graph, outputs) = kaon_client::lower(&[&x]).unwrap();
+    let handle = client.submit(&graph).await.unwrap();
+    client.wait(handle, |_| {}).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let w = &client.cluster_info().await.unwrap().workers[0];
+        if w.spilled >= 20_000_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing spilled: {w:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let chunks = client.fetch_outputs(handle).await.unwrap();
+    assert_eq!(chunks.len(), 15);
+    for c in &chunks {
+        assert_eq!(c.task.layer, outputs[0].layer);
+        let values = c
+            .bytes
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()));
+        for (e, v) in values.enumerate().step_by(997) {
+            let want = kaon_kernels::uniform(9, c.task.chunk, e as u64).asin();
+            assert!(
+                (v - want).abs() <= 1e-15,
+                "chunk {} element {e}: {v} vs {want}",
+                c.task.chunk
+            );
+        }
+    }
+    client.release(handle).await.unwrap();
+}

@@ -317,15 +317,27 @@ impl Executor {
         });
     }
 
-    /// Pauses above the pause mark (process memory), resumes below it.
+    /// Above the pause mark (process memory) the store spills everything it can; if
+    /// memory is still above it, no new task starts until running ones finish. A
+    /// worker with nothing running never pauses: waiting could not free anything.
     fn check_memory(&mut self) {
         if self.last_memory_check.elapsed() < Duration::from_millis(50) {
             return;
         }
         self.last_memory_check = Instant::now();
-        let paused = crate::memory::process_rss_bytes() > self.pause_bytes;
+        let mut over = crate::memory::process_rss_bytes() > self.pause_bytes;
+        if over {
+            if let Err(e) = self.store.lock().unwrap().spill_all() {
+                tracing::error!("cannot spill to disk: {e}");
+            }
+            over = crate::memory::process_rss_bytes() > self.pause_bytes;
+        }
+        let paused = over && self.running_tasks > 0;
         if paused != self.status.paused.swap(paused, Ordering::Relaxed) {
-            tracing::warn!(paused, "worker memory above the pause mark: {paused}");
+            tracing::warn!(
+                paused,
+                "worker memory above the pause mark: paused {paused}"
+            );
         }
     }
 

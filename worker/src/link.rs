@@ -132,6 +132,16 @@ pub async fn run_worker(
     };
     beats.abort();
     executor.abort();
+    if result.is_ok() {
+        // With every sender gone the stream to the scheduler ends cleanly, so it
+        // records a shutdown rather than a lost worker; wait briefly for its goodbye.
+        let _ = beats.await;
+        let _ = executor.await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), async {
+            while let Ok(Some(_)) = inbound.message().await {}
+        })
+        .await;
+    }
     data_server.abort();
     drop(spill_dir);
     result

@@ -142,6 +142,14 @@ impl ChunkStore {
         }
     }
 
+    /// Writes every chunk held in memory to disk.
+    pub fn spill_all(&mut self) -> std::io::Result<()> {
+        let target = std::mem::replace(&mut self.target_bytes, 0);
+        let result = self.spill_to_target(None);
+        self.target_bytes = target;
+        result
+    }
+
     /// Writes least-recently-used chunks to disk until memory is at most the target.
     /// `keep` (the chunk just used) stays in memory.
     fn spill_to_target(&mut self, keep: Option<ChunkKey>) -> std::io::Result<()> {
@@ -211,6 +219,22 @@ mod tests {
         assert_eq!(back.as_f64().unwrap(), &[1.0; 100][..]);
         assert_eq!(store.stats().spilled_bytes, 800);
         assert!(!dir.path().join("1-0-1.chunk").exists());
+    }
+
+    #[test]
+    fn everything_spills_at_the_pause_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = ChunkStore::new(dir.path(), 1 << 20);
+        store.insert((1, 0, 0), chunk(0.0, 100)).unwrap();
+        store.insert((1, 0, 1), chunk(1.0, 100)).unwrap();
+        store.spill_all().unwrap();
+        assert_eq!(
+            (store.stats().memory_bytes, store.stats().spilled_bytes),
+            (0, 1600)
+        );
+        // The target is unchanged: reading back keeps the chunk in memory.
+        store.get(&(1, 0, 1)).unwrap();
+        assert_eq!(store.stats().memory_bytes, 800);
     }
 
     #[test]
