@@ -140,6 +140,9 @@ pub(crate) fn drop_holders(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
         w.out_release.push(task);
         w.held_bytes -= t.nbytes;
         w.held_tasks -= 1;
+        if w.retiring {
+            ctx.retire_dirty = true; // it may be free to go now
+        }
     }
     t.holders.clear();
 }

@@ -12,11 +12,17 @@
 //! - `recovery`: worker loss, lineage recomputation, `InputMissing`;
 //! - `placement`: the root-task queue and locality-first placement;
 //! - `stealing`: work stealing with a retract handshake;
+//! - `retirement`: graceful retirement (results moved first, nothing recomputed);
 //! - [`sim`]: a simulated cluster that drives the state machine in tests and benchmarks.
+//!
+//! For scaling, [`SchedulerState::load`] summarizes the work ([`ClusterLoad`], the input of
+//! [`crate::adaptive`]), [`SchedulerState::retire_candidates`] names the workers cheapest to
+//! retire, and [`Event::RetireWorkers`] retires them gracefully.
 
 mod lifecycle;
 mod placement;
 mod recovery;
+mod retirement;
 pub mod sim;
 mod stealing;
 mod tasks;
@@ -120,6 +126,31 @@ pub enum Event {
         task: TaskRef,
         stolen: bool,
     },
+    /// Graceful retirement (scale-down). The workers get no new tasks: their tasks not
+    /// started yet are taken back with the steal handshake and placed elsewhere; tasks
+    /// already running finish there. Every result they hold that is still needed and held
+    /// by no other live, non-retiring worker is copied to one ([`Command::Replicate`], to
+    /// the open worker holding the fewest bytes). Once a retiring worker runs nothing,
+    /// holds nothing needed that is not also elsewhere, and no task elsewhere may still be
+    /// fetching an input from it alone, the state emits [`Command::Retire`] once and forgets
+    /// it: like a loss, but nothing is recomputed and no death is counted.
+    ///
+    /// If no other open worker exists, its results cannot move: it stays (retiring) until
+    /// one joins or unpauses. A retiring worker that holds nothing needed and runs nothing
+    /// goes at once, even if it is the last. Unknown or already retiring ids are ignored;
+    /// a retiring worker that is lost meanwhile is a plain loss.
+    RetireWorkers { workers: Vec<WorkerId> },
+    /// Answer to [`Command::Replicate`]: the worker now also holds these (`nbytes` as in
+    /// [`Finished`]; the size already known is kept; `duration_us` is ignored). Copies of
+    /// results no longer in memory, or sent by a retiring worker, are released.
+    Replicated {
+        worker: WorkerId,
+        tasks: Vec<Finished>,
+    },
+    /// Answer to [`Command::Replicate`]: the worker could not copy `task`. Another target
+    /// is picked (or the same again later if none other exists); the result stays where
+    /// it is and is never lost for this.
+    ReplicateFailed { worker: WorkerId, task: TaskRef },
 }
 
 /// One task sent to a worker.
@@ -168,6 +199,19 @@ pub enum Command {
         graph: GraphId,
         error: TaskFailure,
     },
+    /// The worker should fetch these results from the listed holders and keep them; it
+    /// answers with [`Event::Replicated`] / [`Event::ReplicateFailed`]. Sent to move results
+    /// off retiring workers.
+    Replicate {
+        worker: WorkerId,
+        tasks: Vec<(TaskRef, Vec<WorkerId>)>,
+    },
+    /// Stop this (retiring) worker now: it runs nothing and holds nothing needed only
+    /// there. The state has already forgotten it. Sent once, after the batch's Release,
+    /// Assign, Steal and Replicate commands.
+    Retire {
+        worker: WorkerId,
+    },
 }
 
 /// Where a graph stands.
@@ -211,6 +255,23 @@ pub struct WorkerView {
     pub paused: bool,
 }
 
+/// The work in the cluster, for scaling decisions ([`crate::adaptive`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClusterLoad {
+    /// Live workers, not retiring (paused ones included).
+    pub workers: usize,
+    /// Their threads.
+    pub threads: u64,
+    /// Tasks of live (not failed) graphs not processing yet: waiting for inputs or queued
+    /// in the scheduler.
+    pub queued_tasks: u64,
+    /// Tasks assigned to workers and not finished.
+    pub processing: u64,
+    /// Sum over queued and processing tasks of the mean observed duration of their layer
+    /// (or of all tasks, or 1 ms before any observation), in microseconds.
+    pub expected_work_us: f64,
+}
+
 /// A task inside the state machine: its graph and its dense index.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct TaskKey {
@@ -247,6 +308,14 @@ pub(crate) struct Ctx {
     pub unplaced: Vec<TaskKey>,
     /// Mean duration over every layer of every graph.
     pub overall: DurationStat,
+    /// Outstanding copies off retiring workers (empty while none retires).
+    pub replicating: HashMap<TaskKey, retirement::Pending>,
+    /// Something a retirement may wait for changed: run the retirement pass.
+    pub retire_dirty: bool,
+    /// Some retiring worker waits for tasks elsewhere to leave their worker.
+    pub retire_waits: bool,
+    /// Retirement passes so far (to drop stale `replicating` entries).
+    pub retire_pass: u64,
     bufs: Vec<Vec<TaskId>>,
 }
 
@@ -282,6 +351,10 @@ impl SchedulerState {
                 notices: Vec::new(),
                 unplaced: Vec::new(),
                 overall: DurationStat::default(),
+                replicating: HashMap::new(),
+                retire_dirty: false,
+                retire_waits: false,
+                retire_pass: 0,
                 bufs: Vec::new(),
             },
             graphs: HashMap::new(),
@@ -290,8 +363,9 @@ impl SchedulerState {
         }
     }
 
-    /// Applies a batch of events; appends the resulting commands. At most one Assign, one
-    /// Steal and one Release per worker per call (coalesced), then graph notices.
+    /// Applies a batch of events; appends the resulting commands. At most one Release,
+    /// one Assign, one Steal and one Replicate per worker per call (coalesced, in that
+    /// order, worker by worker), then Retire commands, then graph notices.
     pub fn handle(&mut self, events: impl IntoIterator<Item = Event>, out: &mut Vec<Command>) {
         for event in events {
             self.apply(event);
@@ -301,12 +375,39 @@ impl SchedulerState {
         if self.ctx.config.work_stealing {
             stealing::balance(&mut self.ctx, &mut self.graphs);
         }
+        let retire = if self.ctx.workers.retiring() > 0 && self.ctx.retire_dirty {
+            retirement::progress(&mut self.ctx, &mut self.graphs)
+        } else {
+            Vec::new()
+        };
         self.ctx.workers.compact(&self.graphs);
         self.ctx.workers.flush(&self.graphs, out);
+        if !retire.is_empty() {
+            retirement::retire(&mut self.ctx, &mut self.graphs, retire, out);
+        }
+        if self.ctx.workers.retiring() == 0 && !self.ctx.replicating.is_empty() {
+            self.ctx.replicating.clear();
+            self.ctx.retire_waits = false;
+        }
         out.append(&mut self.ctx.notices);
     }
 
     fn apply(&mut self, event: Event) {
+        if self.ctx.workers.retiring() > 0 {
+            // Finished tasks matter to a retirement only if they ran on a retiring worker
+            // or one waits for tasks elsewhere (releases are noticed where they happen).
+            self.ctx.retire_dirty |= match &event {
+                Event::TasksFinished { worker, .. } => {
+                    self.ctx.retire_waits
+                        || self
+                            .ctx
+                            .workers
+                            .slot_of(*worker)
+                            .is_some_and(|s| self.ctx.workers.get(s).retiring)
+                }
+                _ => true,
+            };
+        }
         match event {
             Event::WorkerJoined {
                 worker,
@@ -377,6 +478,15 @@ impl SchedulerState {
                 task,
                 stolen,
             } => stealing::replied(&mut self.ctx, &mut self.graphs, worker, task, stolen),
+            Event::RetireWorkers { workers } => {
+                retirement::retire_workers(&mut self.ctx, &mut self.graphs, workers)
+            }
+            Event::Replicated { worker, tasks } => {
+                retirement::replicated(&mut self.ctx, &mut self.graphs, worker, tasks)
+            }
+            Event::ReplicateFailed { worker, task } => {
+                retirement::replicate_failed(&mut self.ctx, &self.graphs, worker, task)
+            }
         }
     }
 
@@ -430,6 +540,36 @@ impl SchedulerState {
         Some(out)
     }
 
+    /// Each task of one layer of a graph, in chunk order: its state (`"waiting"`, `"ready"`,
+    /// `"processing"`, `"memory"`, `"released"` or `"erred"`) and its workers (the holders
+    /// of a result in memory, the worker a processing task runs on, else none). `None` for
+    /// an unknown graph or layer. Walks the layer's tasks.
+    pub fn task_states(
+        &self,
+        graph: GraphId,
+        layer: u32,
+    ) -> Option<Vec<(&'static str, Vec<WorkerId>)>> {
+        let g = self.graphs.get(&graph)?;
+        let info = g.layers.get(layer as usize)?;
+        let count = g.def.layer_tasks(layer) as usize;
+        let start = info.offset as usize;
+        let ws = &self.ctx.workers;
+        let states = g.tasks[start..start + count]
+            .iter()
+            .map(|t| {
+                let workers = match t.state {
+                    TaskState::Memory => t.holders.iter().map(|&s| ws.id_of(s)).collect(),
+                    TaskState::Processing if t.worker != tasks::NO_WORKER => {
+                        vec![ws.id_of(t.worker)]
+                    }
+                    _ => Vec::new(),
+                };
+                (t.state.name(), workers)
+            })
+            .collect();
+        Some(states)
+    }
+
     /// Every live worker, by id.
     pub fn workers(&self) -> Vec<WorkerView> {
         let mut v: Vec<WorkerView> = self
@@ -447,6 +587,62 @@ impl SchedulerState {
             .collect();
         v.sort_by_key(|w| w.id);
         v
+    }
+
+    /// Retiring workers (still live), by id.
+    pub fn retiring(&self) -> Vec<WorkerId> {
+        let mut v: Vec<WorkerId> = self
+            .ctx
+            .workers
+            .iter()
+            .filter(|(_, w)| w.retiring)
+            .map(|(_, w)| w.id)
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Workers best to retire first: fewest held bytes (then fewest processing tasks, then
+    /// lowest id), excluding retiring ones. At most `n`.
+    pub fn retire_candidates(&self, n: usize) -> Vec<WorkerId> {
+        let mut v: Vec<(u64, u32, WorkerId)> = self
+            .ctx
+            .workers
+            .iter()
+            .filter(|(_, w)| !w.retiring)
+            .map(|(_, w)| (w.held_bytes, w.processing, w.id))
+            .collect();
+        v.sort_unstable();
+        v.into_iter().take(n).map(|c| c.2).collect()
+    }
+
+    /// The cluster's work, for scaling (see [`ClusterLoad`]). Walks layers, not tasks.
+    pub fn load(&self) -> ClusterLoad {
+        let mut load = ClusterLoad::default();
+        for (_, w) in self.ctx.workers.iter() {
+            if !w.retiring {
+                load.workers += 1;
+                load.threads += w.nthreads as u64;
+            }
+        }
+        for g in self.graphs.values() {
+            if !g.live() {
+                continue;
+            }
+            for (l, layer) in g.layers.iter().enumerate() {
+                let c = |s: TaskState| layer.counts[s as usize];
+                let queued = c(TaskState::Waiting) + c(TaskState::Ready);
+                let processing = c(TaskState::Processing);
+                if queued + processing == 0 {
+                    continue;
+                }
+                load.queued_tasks += queued;
+                load.processing += processing;
+                load.expected_work_us +=
+                    (queued + processing) as f64 * placement::mean_duration(&self.ctx, g, l as u32);
+            }
+        }
+        load
     }
 
     /// Total task state transitions so far.
@@ -520,11 +716,58 @@ impl SchedulerState {
             }
             assert_eq!(outputs, g.outputs_in_memory, "graph {}", g.id);
         }
+        let mut retiring = 0;
         for (slot, w) in self.ctx.workers.iter() {
             let p = processing.get(&slot).copied().unwrap_or_default();
             assert_eq!((w.processing, w.stealing), p, "worker {}", w.id);
             let h = held.get(&slot).copied().unwrap_or_default();
             assert_eq!((w.held_bytes, w.held_tasks), h, "worker {}", w.id);
+            assert!(
+                w.out_assign.is_empty()
+                    && w.out_steal.is_empty()
+                    && w.out_release.is_empty()
+                    && w.out_replicate.is_empty(),
+                "worker {} has unsent commands",
+                w.id
+            );
+            retiring += w.retiring as u32;
+            if !w.retiring {
+                assert!(
+                    w.waits.is_empty(),
+                    "worker {} waits but is not retiring",
+                    w.id
+                );
+            }
+        }
+        assert_eq!(retiring, self.ctx.workers.retiring(), "retiring count");
+        if retiring == 0 {
+            assert!(
+                self.ctx.replicating.is_empty(),
+                "copies pending, none retiring"
+            );
+        }
+        // A retiring worker got no new task: each left on it was asked back or started.
+        for g in self.graphs.values() {
+            for (idx, t) in g.tasks.iter().enumerate() {
+                if t.state == TaskState::Processing && self.ctx.workers.get(t.worker).retiring {
+                    assert!(
+                        t.stealing || t.started,
+                        "{:?} of graph {} given to retiring worker {}",
+                        g.task_id(idx as u32),
+                        g.id,
+                        self.ctx.workers.id_of(t.worker)
+                    );
+                }
+            }
+        }
+        // Copies are asked of workers that are not retiring.
+        for (k, p) in &self.ctx.replicating {
+            if let Some(s) = p.target.and_then(|t| self.ctx.workers.slot_of(t)) {
+                assert!(
+                    !self.ctx.workers.get(s).retiring,
+                    "copy of {k:?} asked of a retiring worker"
+                );
+            }
         }
         assert_eq!(
             processing

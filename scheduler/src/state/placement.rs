@@ -62,9 +62,9 @@ pub(crate) fn place_now(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
     }
 }
 
-/// The unpaused worker minimizing estimated queue wait plus the time to fetch the input
-/// bytes it does not hold; ties go to the worker holding the most input bytes, then the
-/// least loaded, then the lowest slot.
+/// The open (unpaused, not retiring) worker minimizing estimated queue wait plus the time
+/// to fetch the input bytes it does not hold; ties go to the worker holding the most input
+/// bytes, then the least loaded, then the lowest slot.
 pub(crate) fn choose_worker(ctx: &mut Ctx, g: &GraphState, idx: u32) -> Option<u32> {
     let mut inputs = ctx.take_buf();
     g.def.inputs_of(g.task_id(idx), &mut inputs);
@@ -87,7 +87,7 @@ pub(crate) fn choose_worker(ctx: &mut Ctx, g: &GraphState, idx: u32) -> Option<u
     let mean = mean_duration(ctx, g, g.tasks[idx as usize].layer);
     let mut best: Option<(f64, u64, u32, u32)> = None;
     for (slot, w) in ctx.workers.iter() {
-        if w.paused {
+        if !w.open() {
             continue;
         }
         let bytes = held.iter().find(|e| e.0 == slot).map_or(0, |e| e.1);
@@ -107,7 +107,7 @@ pub(crate) fn choose_worker(ctx: &mut Ctx, g: &GraphState, idx: u32) -> Option<u
 
 /// Places ready tasks that found no worker earlier, once some worker can take them.
 pub(crate) fn place_unplaced(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>) {
-    if ctx.unplaced.is_empty() || !ctx.workers.iter().any(|(_, w)| !w.paused) {
+    if ctx.unplaced.is_empty() || !ctx.workers.iter().any(|(_, w)| w.open()) {
         return;
     }
     let keys = std::mem::take(&mut ctx.unplaced);
@@ -174,7 +174,7 @@ pub(crate) fn fill_roots(
         let mut best: Option<(f64, u32)> = None;
         let mut eligible = 0usize;
         for (slot, w) in ctx.workers.iter() {
-            if w.paused || w.processing >= w.limit(per) {
+            if !w.open() || w.processing >= w.limit(per) {
                 continue;
             }
             eligible += 1;

@@ -1,7 +1,8 @@
 //! A simulated cluster that drives a [`SchedulerState`] without sockets: workers queue
 //! the tasks they are assigned, run them in priority order on their threads (instantly,
 //! or for given durations on a simulated clock), fetch inputs from each other's stores,
-//! answer steals, die on request, and report back in batches.
+//! answer steals, copy results on request (Replicate), stop when retired, die on request,
+//! and report back in batches.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -35,6 +36,11 @@ pub struct SimStats {
     pub steals_refused: u64,
     pub released: u64,
     pub inputs_missing: u64,
+    /// Results copied on a Replicate, and copies that failed.
+    pub replicated: u64,
+    pub replicate_failed: u64,
+    /// Workers stopped by a Retire.
+    pub retired: u64,
 }
 
 type Inputs = Vec<(TaskRef, Vec<WorkerId>)>;
@@ -65,6 +71,9 @@ pub struct SimCluster {
     failing: HashMap<TaskRef, String>,
     crashing: HashMap<TaskRef, u32>,
     refuse_steals: bool,
+    /// Workers that fail every copy they are asked for.
+    refuse_copies: Vec<WorkerId>,
+    retired: Vec<WorkerId>,
     finished: Vec<GraphId>,
     failed: Vec<(GraphId, TaskFailure)>,
     runs: Option<Vec<Run>>,
@@ -87,6 +96,8 @@ impl SimCluster {
             failing: HashMap::new(),
             crashing: HashMap::new(),
             refuse_steals: false,
+            refuse_copies: Vec::new(),
+            retired: Vec::new(),
             finished: Vec::new(),
             failed: Vec::new(),
             runs: None,
@@ -119,6 +130,26 @@ impl SimCluster {
     /// Workers answer every steal with "already started" (stolen = false).
     pub fn refuse_steals(&mut self, refuse: bool) {
         self.refuse_steals = refuse;
+    }
+
+    /// Makes a worker answer every Replicate with ReplicateFailed (or stop doing so).
+    pub fn refuse_copies(&mut self, worker: WorkerId, refuse: bool) {
+        self.refuse_copies.retain(|&w| w != worker);
+        if refuse {
+            self.refuse_copies.push(worker);
+        }
+    }
+
+    /// Asks the scheduler to retire workers gracefully (at the next step).
+    pub fn retire_workers(&mut self, workers: &[WorkerId]) {
+        self.events.push(Event::RetireWorkers {
+            workers: workers.to_vec(),
+        });
+    }
+
+    /// Workers the scheduler retired (and that stopped), in order.
+    pub fn retired(&self) -> &[WorkerId] {
+        &self.retired
     }
 
     /// Whether every batch is followed by a full invariant check (tests only; on by
@@ -300,6 +331,17 @@ impl SimCluster {
     fn apply_commands(&mut self) {
         let commands = std::mem::take(&mut self.commands);
         for command in commands {
+            if let Command::Assign { worker, .. }
+            | Command::Steal { worker, .. }
+            | Command::Release { worker, .. }
+            | Command::Replicate { worker, .. }
+            | Command::Retire { worker } = &command
+            {
+                assert!(
+                    !self.retired.contains(worker),
+                    "{command:?} for worker {worker}, retired earlier"
+                );
+            }
             match command {
                 Command::Assign { worker, tasks } => {
                     let Some(w) = self.workers.get_mut(&worker) else {
@@ -341,6 +383,54 @@ impl SimCluster {
                     for task in tasks {
                         self.stats.released += 1;
                         w.store.remove(&task);
+                    }
+                }
+                Command::Replicate { worker, tasks } => {
+                    if !self.workers.contains_key(&worker) {
+                        continue; // died: the scheduler hears of it
+                    }
+                    let refuse = self.refuse_copies.contains(&worker);
+                    let mut copied = Vec::new();
+                    for (task, holders) in tasks {
+                        let found = holders.iter().find_map(|h| {
+                            self.workers
+                                .get(h)
+                                .and_then(|hw| hw.store.get(&task).copied())
+                        });
+                        match found.filter(|_| !refuse) {
+                            Some(nbytes) => {
+                                self.stats.replicated += 1;
+                                let w = self.workers.get_mut(&worker).expect("alive");
+                                w.store.insert(task, nbytes);
+                                copied.push(Finished {
+                                    task,
+                                    nbytes,
+                                    duration_us: 0,
+                                });
+                            }
+                            None => {
+                                self.stats.replicate_failed += 1;
+                                self.events.push(Event::ReplicateFailed { worker, task });
+                            }
+                        }
+                    }
+                    if !copied.is_empty() {
+                        self.events.push(Event::Replicated {
+                            worker,
+                            tasks: copied,
+                        });
+                    }
+                }
+                Command::Retire { worker } => {
+                    if let Some(w) = self.workers.remove(&worker) {
+                        assert!(
+                            w.queue.is_empty() && w.running.is_empty(),
+                            "worker {worker} retired with {} queued and {} running tasks",
+                            w.queue.len(),
+                            w.running.len()
+                        );
+                        self.stats.retired += 1;
+                        self.retired.push(worker);
                     }
                 }
                 Command::GraphFinished { graph } => self.finished.push(graph),

@@ -2,7 +2,8 @@
 //! is queued, busy workers are asked (Command::Steal) to give back their last-to-run
 //! tasks that are cheap to move; a task is moved only once its worker confirms it had
 //! not started it (Event::StealReplied). A task is never asked for twice at once, and a
-//! task its worker kept (already started) is not asked for again while it stays there.
+//! task its worker kept (already started), or that was placed right back on it, is not
+//! asked for again while it stays there.
 
 use std::collections::HashMap;
 
@@ -29,11 +30,12 @@ pub(crate) fn balance(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>) 
     let mut victims: Vec<(f64, u32)> = Vec::new();
     for (slot, w) in ctx.workers.iter() {
         outstanding += w.stealing as i64;
-        if !w.paused && w.processing < w.limit(per) {
+        if w.open() && w.processing < w.limit(per) {
             capacity += (w.limit(per) - w.processing) as i64;
             min_occupancy = min_occupancy.min(w.occupancy());
         }
-        if w.processing - w.stealing > w.nthreads {
+        // A retiring worker's tasks are all being taken back or already started.
+        if !w.retiring && w.processing - w.stealing > w.nthreads {
             victims.push((w.occupancy(), slot));
         }
     }
@@ -51,10 +53,12 @@ pub(crate) fn balance(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>) 
         // Half the excess, and no more than halves the gap to the least busy thief, so a
         // steal never makes the thief the busier one (no ping-pong).
         let gap = ((occupancy - min_occupancy) * w.nthreads as f64 / 2.0).floor() as i64;
-        let want = (excess / 2).min(gap).min(capacity) as usize;
-        if want == 0 {
+        // Negative when the victim is less busy than every thief (it may be paused).
+        let want = (excess / 2).min(gap).min(capacity);
+        if want <= 0 {
             continue;
         }
+        let want = want as usize;
         let chosen = pick(ctx, graphs, slot, occupancy, want);
         capacity -= chosen.len() as i64;
         for key in chosen {
@@ -158,6 +162,11 @@ pub(crate) fn replied(
     if stolen {
         detach(ctx, g, idx);
         rerun(ctx, g, idx);
+        // Placed right back (its inputs are there): not asked for again while it stays,
+        // or the same steal would repeat for ever.
+        if g.is_processing_on(idx, slot) {
+            g.tasks[idx as usize].started = true;
+        }
     } else {
         let t = &mut g.tasks[idx as usize];
         t.stealing = false;

@@ -34,6 +34,20 @@ pub(crate) enum TaskState {
 
 pub(crate) const NUM_STATES: usize = 6;
 
+impl TaskState {
+    /// Lower-case name, as the dashboard shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TaskState::Waiting => "waiting",
+            TaskState::Ready => "ready",
+            TaskState::Processing => "processing",
+            TaskState::Memory => "memory",
+            TaskState::Released => "released",
+            TaskState::Erred => "erred",
+        }
+    }
+}
+
 /// One task. Inputs and dependents come from the graph, not from here.
 #[derive(Clone, Debug)]
 pub(crate) struct Task {

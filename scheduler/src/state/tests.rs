@@ -860,7 +860,468 @@ fn instant_tasks_run_once_each_in_large_batches() {
     assert_eq!(sim.state().transitions(), 4 * n);
 }
 
+// ---------------------------------------------------------------- retirement
+
+fn retire(workers: &[WorkerId]) -> Event {
+    Event::RetireWorkers {
+        workers: workers.to_vec(),
+    }
+}
+
+fn copied(worker: WorkerId, tasks: &[(TaskRef, u64)]) -> Event {
+    Event::Replicated {
+        worker,
+        tasks: tasks
+            .iter()
+            .map(|&(task, nbytes)| Finished {
+                task,
+                nbytes,
+                duration_us: 0,
+            })
+            .collect(),
+    }
+}
+
+/// Every task of the graphs ran exactly once.
+fn each_ran_once(sim: &SimCluster, graphs: &[(GraphId, &Graph)]) {
+    let mut total = 0;
+    for &(gid, g) in graphs {
+        for (l, _) in g.layers().iter().enumerate() {
+            for chunk in 0..g.layer_tasks(l as u32) {
+                let task = t(gid, l as u32, chunk);
+                assert_eq!(run_count(sim, task), 1, "{task:?}");
+                total += 1;
+            }
+        }
+    }
+    assert_eq!(sim.runs().len(), total);
+}
+
+#[test]
+fn retiring_a_worker_moves_its_only_copies_and_nothing_is_recomputed() {
+    // One death would fail the graph: retirement must count none.
+    let mut sim = SimCluster::new(Config {
+        max_worker_deaths: 1,
+        ..Config::default()
+    });
+    sim.record_runs();
+    sim.set_durations(|t| 1000 + 300 * (t.task.chunk % 4));
+    sim.set_nbytes(|t| 8 + t.task.chunk * 1000);
+    sim.add_worker(1, 2);
+    sim.add_worker(2, 1);
+    let g = sum_tree_graph(32, 4);
+    sim.submit(1, Arc::new(g.clone()));
+    // Wait until worker 1 holds the only copy of a result a later task still needs.
+    let only_on_1 = |s: &SimCluster| {
+        (0..32).any(|c| {
+            let task = t(1, 0, c);
+            s.state().holders(task) == vec![1]
+                && s.state().task_state(t(1, 1, c / 4)) != Some(TaskState::Memory)
+        })
+    };
+    assert!(sim.run_until(10_000, only_on_1));
+    let runs_before = sim.runs().len();
+    sim.retire_workers(&[1]);
+    sim.step();
+    assert_eq!(sim.state().retiring(), vec![1]);
+    assert!(sim.run(100_000));
+    assert!(sim.finished(1), "{:?}", sim.failure(1));
+    assert_eq!(sim.retired(), &[1]);
+    assert!(sim.stats().replicated >= 1, "{:?}", sim.stats());
+    assert_eq!(sim.stats().inputs_missing, 0);
+    each_ran_once(&sim, &[(1, &g)]);
+    // It started nothing once retiring.
+    assert!(sim.runs()[runs_before..].iter().all(|r| r.worker == 2));
+    let ids: Vec<WorkerId> = sim.state().workers().iter().map(|w| w.id).collect();
+    assert_eq!(ids, vec![2]);
+    assert!(sim.state().retiring().is_empty());
+    assert_eq!(sim.state().result_holders(1).unwrap()[0].1, vec![2]);
+    assert!(sim.holds(2, t(1, 3, 0)));
+    assert_eq!(total_held(sim.state()).1, 1);
+}
+
+#[test]
+fn outputs_of_a_finished_graph_move_off_a_retiring_worker() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    let g = seed_graph();
+    sim.submit(1, Arc::new(g.clone()));
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    let before = sim.state().result_holders(1).unwrap();
+    assert!(before.len() > 1 && before.iter().all(|h| h.1 == vec![1]));
+    let ran = sim.stats().tasks_run;
+    sim.add_worker(2, 1);
+    sim.add_worker(3, 1);
+    sim.step();
+    sim.retire_workers(&[1]);
+    assert!(sim.run(1000));
+    assert_eq!(sim.retired(), &[1]);
+    assert_eq!(sim.stats().tasks_run, ran, "nothing recomputed");
+    let after = sim.state().result_holders(1).unwrap();
+    assert_eq!(after.len(), before.len());
+    for (task, holders) in &after {
+        assert_eq!(holders.len(), 1, "{task:?}");
+        assert!(holders[0] == 2 || holders[0] == 3, "{task:?}");
+        assert!(sim.holds(holders[0], *task));
+    }
+    // Spread by held bytes over both targets.
+    assert!(after.iter().any(|h| h.1 == vec![2]) && after.iter().any(|h| h.1 == vec![3]));
+    assert_eq!(sim.stats().replicated, before.len() as u64);
+    assert_eq!(total_held(sim.state()).1, before.len() as u64);
+    sim.release_graph(1);
+    assert!(sim.run(100));
+    assert_eq!(sim.stored(2) + sim.stored(3), 0);
+}
+
+fn seed_graph() -> Graph {
+    kaon_graph::testing::seed_expression_graph([12, 6, 4], [2, 3, 2], 3)
+}
+
+#[test]
+fn a_retiring_worker_s_queued_tasks_go_elsewhere_and_running_ones_finish_there() {
+    // No balancing steals: only the retirement moves tasks.
+    let mut sim = SimCluster::new(Config {
+        work_stealing: false,
+        ..Config::default()
+    });
+    sim.record_runs();
+    sim.set_durations(|_| 10_000);
+    sim.add_worker(1, 2);
+    let g = sum_tree_graph(12, 16);
+    sim.submit(1, Arc::new(g.clone()));
+    sim.step(); // all 12 roots on worker 1, two of them running
+    let started = sim.running(1);
+    assert_eq!((started.len(), sim.queued(1)), (2, 10));
+    sim.add_worker(2, 2);
+    sim.retire_workers(&[1]);
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    assert_eq!(sim.stats().steals_granted, 10);
+    assert_eq!(sim.stats().steals_refused, 2);
+    each_ran_once(&sim, &[(1, &g)]);
+    for r in sim.runs() {
+        if started.contains(&r.task) {
+            assert_eq!(r.worker, 1, "{r:?}");
+        } else {
+            assert_eq!(r.worker, 2, "{r:?}");
+        }
+    }
+    // The two results it computed moved to worker 2 for the combine; then it went.
+    assert_eq!(sim.retired(), &[1]);
+    assert_eq!(sim.stats().replicated, 2);
+    assert_eq!(sim.stats().inputs_missing, 0);
+}
+
+#[test]
+fn the_last_worker_retires_only_once_another_joins() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|_| 1000);
+    sim.add_worker(1, 1);
+    let g = sum_tree_graph(8, 4);
+    sim.submit(1, Arc::new(g.clone()));
+    assert!(sim.run_until(1000, |s| s.state().task_state(t(1, 0, 1))
+        == Some(TaskState::Memory)));
+    sim.retire_workers(&[1]);
+    // Its queued tasks are taken back and wait; its results stay with it.
+    assert!(sim.run(1000));
+    assert!(!sim.finished(1));
+    assert_eq!(sim.state().retiring(), vec![1]);
+    assert!(sim.retired().is_empty());
+    assert_eq!((sim.queued(1), sim.running(1).len()), (0, 0));
+    assert!(sim.holds(1, t(1, 0, 0)) && sim.holds(1, t(1, 0, 1)));
+    assert_eq!(sim.state().holders(t(1, 0, 0)), vec![1]);
+    assert_eq!(sim.state().load().workers, 0);
+    assert!(sim.state().load().queued_tasks > 0);
+    // Another worker joins: the work goes there, the results follow, worker 1 goes.
+    sim.add_worker(2, 1);
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    assert_eq!(sim.retired(), &[1]);
+    each_ran_once(&sim, &[(1, &g)]);
+    assert!(sim.runs().iter().skip(3).all(|r| r.worker == 2));
+    assert_eq!(sim.state().result_holders(1).unwrap()[0].1, vec![2]);
+
+    // A last worker that holds nothing needed goes at once.
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(7, 1);
+    sim.step();
+    sim.retire_workers(&[7, 99]);
+    assert!(sim.run(10));
+    assert_eq!(sim.retired(), &[7]);
+    assert!(sim.state().workers().is_empty());
+}
+
+#[test]
+fn a_failed_copy_is_retried_elsewhere_and_the_result_never_lost() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(4, 4)));
+    assert!(sim.run(1000));
+    let out = t(1, 1, 0);
+    assert_eq!(sim.state().holders(out), vec![1]);
+    // Worker 2 (the first pick: fewest bytes, then lowest slot) fails; worker 3 copies.
+    sim.add_worker(2, 1);
+    sim.add_worker(3, 1);
+    sim.refuse_copies(2, true);
+    sim.step();
+    sim.retire_workers(&[1]);
+    assert!(sim.run(1000));
+    assert_eq!(sim.stats().replicate_failed, 1);
+    assert_eq!(sim.stats().replicated, 1);
+    assert_eq!(sim.retired(), &[1]);
+    assert_eq!(sim.state().result_holders(1).unwrap()[0].1, vec![3]);
+    assert!(sim.holds(3, out) && !sim.holds(2, out));
+
+    // With only a failing target, it is asked again (later) and the result stays put.
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(4, 4)));
+    assert!(sim.run(1000));
+    sim.add_worker(2, 1);
+    sim.refuse_copies(2, true);
+    sim.retire_workers(&[1]);
+    for _ in 0..20 {
+        sim.step();
+    }
+    assert!(sim.stats().replicate_failed >= 5, "{:?}", sim.stats());
+    assert_eq!(sim.state().retiring(), vec![1]);
+    assert_eq!(sim.state().result_holders(1).unwrap()[0].1, vec![1]);
+    assert!(sim.holds(1, out));
+    sim.refuse_copies(2, false);
+    assert!(sim.run(1000));
+    assert_eq!(sim.retired(), &[1]);
+    assert_eq!(sim.state().result_holders(1).unwrap()[0].1, vec![2]);
+    assert_eq!(sim.stats().tasks_run, 5);
+}
+
+#[test]
+fn a_retiring_worker_stays_while_a_task_elsewhere_may_fetch_from_it_alone() {
+    let mut s = SchedulerState::new(Config {
+        work_stealing: false,
+        ..Config::default()
+    });
+    let mut out = Vec::new();
+    s.handle(
+        [join(1, 1), join(2, 1), submit(1, sum_tree_graph(4, 4))],
+        &mut out,
+    );
+    out.clear();
+    s.handle(
+        [
+            finished(1, &[(t(1, 0, 0), 8), (t(1, 0, 1), 8)], 1000),
+            finished(2, &[(t(1, 0, 2), 1 << 20), (t(1, 0, 3), 1 << 20)], 1000),
+        ],
+        &mut out,
+    );
+    // The combine goes to worker 2, told to fetch roots 0 and 1 from worker 1 alone.
+    let a = &assigns(&out)[&2];
+    assert_eq!(a[0].inputs[0], (t(1, 0, 0), vec![1]));
+    out.clear();
+    s.handle([join(3, 1), retire(&[1])], &mut out);
+    // Copies go to the open worker holding the fewest bytes: 3.
+    assert_eq!(
+        out,
+        vec![Command::Replicate {
+            worker: 3,
+            tasks: vec![(t(1, 0, 0), vec![1]), (t(1, 0, 1), vec![1])],
+        }]
+    );
+    assert_eq!(s.retiring(), vec![1]);
+    // Copied; but worker 2 may still be fetching from worker 1 alone: it stays.
+    out.clear();
+    s.handle([copied(3, &[(t(1, 0, 0), 8), (t(1, 0, 1), 8)])], &mut out);
+    assert!(out.is_empty(), "{out:?}");
+    assert_eq!(s.holders(t(1, 0, 0)), vec![1, 3]);
+    assert_eq!(
+        s.workers().iter().find(|w| w.id == 3).unwrap().held_bytes,
+        16
+    );
+    assert_eq!(
+        s.task_states(1, 0).unwrap(),
+        vec![
+            ("memory", vec![1, 3]),
+            ("memory", vec![1, 3]),
+            ("memory", vec![2]),
+            ("memory", vec![2])
+        ]
+    );
+    assert_eq!(s.task_states(1, 1).unwrap(), vec![("processing", vec![2])]);
+    // A duplicate report changes nothing; a copy of an unknown graph's task is released.
+    s.handle(
+        [copied(3, &[(t(1, 0, 0), 8)]), copied(3, &[(t(9, 0, 0), 8)])],
+        &mut out,
+    );
+    assert_eq!(
+        out,
+        vec![Command::Release {
+            worker: 3,
+            tasks: vec![t(9, 0, 0)]
+        }]
+    );
+    // The combine finishes: the roots are released everywhere, then worker 1 retires,
+    // after the batch's other commands and before the graph notice.
+    out.clear();
+    s.handle([finished(2, &[(t(1, 1, 0), 8)], 1000)], &mut out);
+    assert_eq!(out.len(), 5, "{out:?}");
+    assert_eq!(releases(&out)[&1], vec![t(1, 0, 0), t(1, 0, 1)]);
+    assert_eq!(releases(&out)[&3], vec![t(1, 0, 0), t(1, 0, 1)]);
+    assert_eq!(out[3], Command::Retire { worker: 1 });
+    assert_eq!(out[4], Command::GraphFinished { graph: 1 });
+    assert!(s.retiring().is_empty());
+    assert_eq!(s.workers().len(), 2);
+    s.check_invariants();
+    let roots = s.task_states(1, 0).unwrap();
+    assert_eq!(roots.len(), 4);
+    assert!(roots.iter().all(|r| *r == ("released", vec![])));
+    assert_eq!(s.task_states(1, 1).unwrap(), vec![("memory", vec![2])]);
+    assert!(s.task_states(1, 2).is_none() && s.task_states(5, 0).is_none());
+    // It is forgotten: late reports from it are ignored, a second retirement too.
+    out.clear();
+    s.handle(
+        [
+            finished(1, &[(t(1, 0, 0), 8)], 1000),
+            copied(1, &[(t(1, 1, 0), 8)]),
+            retire(&[1]),
+        ],
+        &mut out,
+    );
+    assert!(out.is_empty(), "{out:?}");
+    s.check_invariants();
+}
+
+#[test]
+fn retiring_takes_back_unsent_tasks_at_once_and_copies_from_retiring_workers_are_dropped() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle([join(1, 1), submit(1, sum_tree_graph(4, 4))], &mut out);
+    let roots: Vec<(TaskRef, u64)> = (0..4).map(|c| (t(1, 0, c), 8)).collect();
+    // The combine is assigned to worker 1 as its inputs finish, and worker 1 retires in
+    // the same batch: the Assign was never sent, so the combine goes to worker 2 (which
+    // joins later in the batch) without a Steal, and the roots are copied there.
+    out.clear();
+    s.handle(
+        [finished(1, &roots, 1000), retire(&[1]), join(2, 1)],
+        &mut out,
+    );
+    assert_eq!(out.len(), 2, "{out:?}");
+    assert_eq!(assigned_tasks(&out, 2), vec![t(1, 1, 0)]);
+    assert_eq!(
+        out[1],
+        Command::Replicate {
+            worker: 2,
+            tasks: roots.iter().map(|r| (r.0, vec![1])).collect()
+        }
+    );
+    s.check_invariants();
+    // The copies land where the combine runs: nothing else to wait for.
+    out.clear();
+    s.handle([copied(2, &roots)], &mut out);
+    assert_eq!(out, vec![Command::Retire { worker: 1 }]);
+    s.check_invariants();
+
+    // A copy lands on a worker that started retiring meanwhile: dropped, asked elsewhere.
+    let mut s = SchedulerState::new(Config::default());
+    out.clear();
+    s.handle([join(1, 1), submit(1, sum_tree_graph(2, 2))], &mut out);
+    s.handle(
+        [finished(1, &[(t(1, 0, 0), 8), (t(1, 0, 1), 8)], 1000)],
+        &mut out,
+    );
+    s.handle([finished(1, &[(t(1, 1, 0), 8)], 1000)], &mut out);
+    out.clear();
+    s.handle([join(2, 1), join(3, 1), retire(&[1])], &mut out);
+    assert_eq!(
+        out,
+        vec![Command::Replicate {
+            worker: 2,
+            tasks: vec![(t(1, 1, 0), vec![1])]
+        }]
+    );
+    out.clear();
+    s.handle([retire(&[2])], &mut out);
+    assert_eq!(
+        out,
+        vec![
+            Command::Replicate {
+                worker: 3,
+                tasks: vec![(t(1, 1, 0), vec![1])]
+            },
+            Command::Retire { worker: 2 }
+        ]
+    );
+    out.clear();
+    // Worker 2 is forgotten, its late copy ignored; worker 3's copy lets worker 1 go.
+    s.handle(
+        [copied(2, &[(t(1, 1, 0), 8)]), copied(3, &[(t(1, 1, 0), 8)])],
+        &mut out,
+    );
+    assert_eq!(out, vec![Command::Retire { worker: 1 }]);
+    assert_eq!(s.result_holders(1).unwrap()[0].1, vec![3]);
+    s.check_invariants();
+}
+
+#[test]
+fn load_sums_queued_and_processing_work_and_candidates_hold_the_least() {
+    let mut s = SchedulerState::new(Config {
+        work_stealing: false,
+        ..Config::default()
+    });
+    let mut out = Vec::new();
+    assert_eq!(s.load(), ClusterLoad::default());
+    s.handle([join(1, 2), submit(1, sum_tree_graph(100, 10))], &mut out);
+    // 12 roots in flight (1 ms assumed: 6 per thread), 88 queued, 11 combines waiting.
+    let l = s.load();
+    assert_eq!((l.workers, l.threads), (1, 2));
+    assert_eq!((l.processing, l.queued_tasks), (12, 99));
+    assert_eq!(l.expected_work_us, 111.0 * 1000.0);
+    // Roots take 3 ms: their layer's mean, and the overall mean for unobserved layers.
+    s.handle(
+        [
+            finished(1, &[(t(1, 0, 0), 8), (t(1, 0, 1), 8)], 3000),
+            join(2, 4),
+        ],
+        &mut out,
+    );
+    let l = s.load();
+    assert_eq!((l.workers, l.threads), (2, 6));
+    assert_eq!(l.processing + l.queued_tasks, 109);
+    assert_eq!(l.expected_work_us, 109.0 * 3000.0);
+    // Worker 2 holds nothing yet, worker 1 two results: 2 goes first.
+    assert_eq!(s.retire_candidates(5), vec![2, 1]);
+    assert_eq!(s.retire_candidates(1), vec![2]);
+    s.handle([retire(&[2])], &mut out);
+    let l = s.load();
+    assert_eq!((l.workers, l.threads), (1, 2));
+    assert_eq!(s.retire_candidates(5), vec![1]);
+    // A failed graph's tasks are no work.
+    s.handle(
+        [Event::TaskFailed {
+            worker: 1,
+            task: t(1, 0, 2),
+            message: "boom".into(),
+        }],
+        &mut out,
+    );
+    assert_eq!(s.load().queued_tasks + s.load().processing, 0);
+    assert_eq!(s.load().expected_work_us, 0.0);
+}
+
 // ---------------------------------------------------------------- stress
+
+/// Seeds per stress test: 1 to 12 plus seeds that once found a hang (29: only paused
+/// workers left; 103: a stolen task placed right back on its worker and stolen again,
+/// for ever), or 1 to `KAON_STRESS_SEEDS` for a longer run.
+fn stress_seeds() -> Vec<u64> {
+    match std::env::var("KAON_STRESS_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        Some(n) => (1..=n).collect(),
+        None => (1..=12).chain([29, 103]).collect(),
+    }
+}
 
 /// xorshift64*: a tiny deterministic generator for the stress test.
 struct Rng(u64);
@@ -881,7 +1342,7 @@ impl Rng {
 #[test]
 fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
     use kaon_graph::testing::seed_expression_graph;
-    for seed in 1..=12u64 {
+    for seed in stress_seeds() {
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
         let mut sim = SimCluster::new(Config {
             max_worker_deaths: 1000,
@@ -938,6 +1399,10 @@ fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
                 }
             }
         }
+        // Kills can leave only paused workers: let them take work again.
+        for w in std::mem::take(&mut paused) {
+            sim.pause_worker(w, false);
+        }
         assert!(sim.run(100_000), "seed {seed}");
         for g in 1..=3 {
             assert!(sim.finished(g), "seed {seed}: graph {g} did not finish");
@@ -972,5 +1437,164 @@ fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
         let stored: usize = sim.worker_ids().iter().map(|&w| sim.stored(w)).sum();
         assert_eq!(stored, 0, "seed {seed}");
         assert!(sim.state().workers().iter().all(|w| w.processing == 0));
+    }
+}
+
+/// Random joins, graceful retirements, pauses, failed copies and (if `losses`) worker
+/// deaths while three graphs run. Invariants are checked after every batch; at the end
+/// every retirement completed and the books balance. Without losses, nothing ran twice.
+fn retirement_stress(seed: u64, losses: bool) {
+    use kaon_graph::testing::seed_expression_graph;
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xA5A5);
+    let mut sim = SimCluster::new(Config {
+        // Without losses a single death would fail a graph: retirement must count none.
+        max_worker_deaths: if losses { 1000 } else { 1 },
+        ..Config::default()
+    });
+    sim.record_runs();
+    sim.refuse_steals(seed.is_multiple_of(4));
+    sim.set_durations(move |t| 100 + (t.task.chunk * 7919 + t.graph * 31 + seed) % 3000);
+    sim.set_nbytes(|t| 8 + (t.task.chunk % 5) * 1_000_000);
+    let mut next_worker = 1;
+    for _ in 0..3 {
+        sim.add_worker(next_worker, 1 + (next_worker % 3) as u32);
+        next_worker += 1;
+    }
+    let graphs = [
+        sum_tree_graph(200, 4),
+        seed_expression_graph([12, 6, 4], [2, 3, 2], 3),
+        sum_tree_graph(50, 2),
+    ];
+    for (i, g) in graphs.iter().enumerate() {
+        sim.submit(i as GraphId + 1, Arc::new(g.clone()));
+    }
+    let mut paused: BTreeSet<WorkerId> = BTreeSet::new();
+    let mut retiring: BTreeSet<WorkerId> = BTreeSet::new();
+    let mut refusing: Option<WorkerId> = None;
+    let mut retirements = 0;
+    for _ in 0..4000 {
+        if (1..=3).all(|g| sim.finished(g)) {
+            break;
+        }
+        let ids = sim.worker_ids();
+        retiring.retain(|w| ids.contains(w));
+        paused.retain(|w| ids.contains(w));
+        let open: Vec<WorkerId> = ids
+            .iter()
+            .copied()
+            .filter(|w| !paused.contains(w) && !retiring.contains(w))
+            .collect();
+        let pick = |rng: &mut Rng, v: &[WorkerId]| v[rng.below(v.len() as u64) as usize];
+        match rng.below(30) {
+            0 if losses && ids.len() > 1 => {
+                let victim = pick(&mut rng, &ids);
+                sim.kill_worker(victim);
+            }
+            1 | 2 if ids.len() < 7 => {
+                sim.add_worker(next_worker, 1 + rng.below(3) as u32);
+                next_worker += 1;
+            }
+            3 if !open.is_empty() => {
+                // Sometimes two at once, sometimes the last open worker.
+                let mut chosen = vec![pick(&mut rng, &open)];
+                if rng.below(3) == 0 {
+                    chosen.push(pick(&mut rng, &open));
+                }
+                retiring.extend(&chosen);
+                retirements += 1;
+                sim.retire_workers(&chosen);
+            }
+            4 => {
+                let w = pick(&mut rng, &ids);
+                if paused.remove(&w) {
+                    sim.pause_worker(w, false);
+                } else if open.len() > 1 {
+                    paused.insert(w);
+                    sim.pause_worker(w, true);
+                }
+            }
+            5 => {
+                if let Some(w) = refusing.take() {
+                    sim.refuse_copies(w, false);
+                } else {
+                    let w = pick(&mut rng, &ids);
+                    sim.refuse_copies(w, true);
+                    refusing = Some(w);
+                }
+            }
+            _ => {}
+        }
+        if !sim.step() {
+            // Idle but unfinished: give the cluster an open worker and go on.
+            for w in std::mem::take(&mut paused) {
+                sim.pause_worker(w, false);
+            }
+            if let Some(w) = refusing.take() {
+                sim.refuse_copies(w, false);
+            }
+            sim.add_worker(next_worker, 2);
+            next_worker += 1;
+        }
+    }
+    for w in std::mem::take(&mut paused) {
+        sim.pause_worker(w, false);
+    }
+    if let Some(w) = refusing.take() {
+        sim.refuse_copies(w, false);
+    }
+    sim.add_worker(next_worker, 2);
+    assert!(sim.run(100_000), "seed {seed}");
+    assert!(
+        retirements > 3,
+        "seed {seed}: only {retirements} retirements"
+    );
+    for g in 1..=3 {
+        assert!(sim.finished(g), "seed {seed}: graph {g} did not finish");
+        assert!(
+            sim.failure(g).is_none(),
+            "seed {seed}: {:?}",
+            sim.failure(g)
+        );
+        for (task, holders) in sim.state().result_holders(g).unwrap() {
+            assert!(!holders.is_empty(), "seed {seed}: {task:?} held nowhere");
+            for w in holders {
+                assert!(
+                    sim.holds(w, task),
+                    "seed {seed}: {w} does not hold {task:?}"
+                );
+                assert!(!sim.retired().contains(&w), "seed {seed}");
+            }
+        }
+    }
+    // Every retirement completed; retired workers are forgotten.
+    assert!(sim.state().retiring().is_empty(), "seed {seed}");
+    assert!(!sim.retired().is_empty(), "seed {seed}");
+    let live: Vec<WorkerId> = sim.state().workers().iter().map(|w| w.id).collect();
+    assert_eq!(live, sim.worker_ids(), "seed {seed}");
+    if !losses {
+        let defs: Vec<(GraphId, &Graph)> = (1..=3).zip(graphs.iter()).collect();
+        each_ran_once(&sim, &defs);
+        assert_eq!(sim.stats().inputs_missing, 0, "seed {seed}");
+    }
+    for g in 1..=3 {
+        sim.release_graph(g);
+    }
+    assert!(sim.run(1000));
+    assert_eq!(total_held(sim.state()), (0, 0), "seed {seed}");
+    let stored: usize = sim.worker_ids().iter().map(|&w| sim.stored(w)).sum();
+    assert_eq!(stored, 0, "seed {seed}");
+}
+
+#[test]
+fn random_retirements_joins_and_pauses_recompute_nothing() {
+    for seed in stress_seeds() {
+        retirement_stress(seed, false);
+    }
+}
+
+#[test]
+fn random_retirements_with_losses_keep_the_books_straight() {
+    for seed in stress_seeds() {
+        retirement_stress(seed, true);
     }
 }

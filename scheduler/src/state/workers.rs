@@ -1,5 +1,6 @@
 //! The worker table: capacity, load, held results, in-flight limits, and the per-worker
-//! command buffers that coalesce a batch's commands into one Assign, Steal and Release.
+//! command buffers that coalesce a batch's commands into one Release, Assign, Steal and
+//! Replicate.
 
 use std::collections::HashMap;
 
@@ -13,6 +14,9 @@ pub(crate) struct Worker {
     pub nthreads: u32,
     pub memory_limit: u64,
     pub paused: bool,
+    /// Being retired gracefully (see `retirement`): it takes no new tasks and its results
+    /// move elsewhere before it goes.
+    pub retiring: bool,
     /// Tasks processing on it (exact).
     pub processing: u32,
     /// Of those, tasks with an outstanding Steal.
@@ -27,6 +31,11 @@ pub(crate) struct Worker {
     pub out_assign: Vec<TaskKey>,
     pub out_steal: Vec<TaskRef>,
     pub out_release: Vec<TaskRef>,
+    /// Results it is asked to copy from their holders (to be checked when flushed).
+    pub out_replicate: Vec<TaskKey>,
+    /// While retiring: tasks processing elsewhere (with their slot) that may have been told
+    /// to fetch an input from this worker only; it stays until they leave that worker.
+    pub waits: Vec<(TaskKey, u32)>,
 }
 
 impl Worker {
@@ -36,6 +45,7 @@ impl Worker {
             nthreads: nthreads.max(1),
             memory_limit,
             paused: false,
+            retiring: false,
             processing: 0,
             stealing: 0,
             processing_list: Vec::new(),
@@ -45,7 +55,15 @@ impl Worker {
             out_assign: Vec::new(),
             out_steal: Vec::new(),
             out_release: Vec::new(),
+            out_replicate: Vec::new(),
+            waits: Vec::new(),
         }
+    }
+
+    /// Whether it takes new tasks (and copies of results): not paused, not retiring.
+    #[inline]
+    pub fn open(&self) -> bool {
+        !self.paused && !self.retiring
     }
 
     /// Tasks in flight per thread.
@@ -81,6 +99,8 @@ pub(crate) struct Workers {
     slots: Vec<Option<Worker>>,
     index: HashMap<WorkerId, u32>,
     free: Vec<u32>,
+    /// Live workers with `retiring` set.
+    retiring: u32,
 }
 
 impl Workers {
@@ -110,7 +130,27 @@ impl Workers {
         let slot = self.index.remove(&id)?;
         let w = self.slots[slot as usize].take()?;
         self.free.push(slot);
+        if w.retiring {
+            self.retiring -= 1;
+        }
         Some((slot, w))
+    }
+
+    /// Marks a live worker retiring; false if it already was.
+    pub fn set_retiring(&mut self, slot: u32) -> bool {
+        let w = self.get_mut(slot);
+        if w.retiring {
+            return false;
+        }
+        w.retiring = true;
+        self.retiring += 1;
+        true
+    }
+
+    /// How many live workers are retiring.
+    #[inline]
+    pub fn retiring(&self) -> u32 {
+        self.retiring
     }
 
     #[inline]
@@ -200,7 +240,8 @@ impl Workers {
     }
 
     /// Emits the batch's coalesced commands, worker by worker in slot order: Release,
-    /// then Assign, then Steal (so a task is always assigned before it is stolen).
+    /// then Assign, then Steal (so a task is always assigned before it is stolen), then
+    /// Replicate.
     pub fn flush(&mut self, graphs: &HashMap<GraphId, GraphState>, out: &mut Vec<Command>) {
         let ids: Vec<WorkerId> = self
             .slots
@@ -273,6 +314,35 @@ impl Workers {
                     worker: w.id,
                     tasks: std::mem::take(&mut w.out_steal),
                 });
+            }
+            if !w.out_replicate.is_empty() {
+                let mut keys = std::mem::take(&mut w.out_replicate);
+                keys.sort_unstable();
+                keys.dedup();
+                let slot = slot as u32;
+                let tasks: Vec<(TaskRef, Vec<WorkerId>)> = keys
+                    .iter()
+                    .filter_map(|k| {
+                        let g = graphs.get(&k.graph)?;
+                        let t = &g.tasks[k.idx as usize];
+                        if t.state != TaskState::Memory || t.holders.contains(&slot) {
+                            return None; // released or already there meanwhile
+                        }
+                        let task = TaskRef {
+                            graph: k.graph,
+                            task: g.task_id(k.idx),
+                        };
+                        Some((task, t.holders.iter().map(|&s| ids[s as usize]).collect()))
+                    })
+                    .collect();
+                keys.clear();
+                w.out_replicate = keys;
+                if !tasks.is_empty() {
+                    out.push(Command::Replicate {
+                        worker: w.id,
+                        tasks,
+                    });
+                }
             }
         }
     }
