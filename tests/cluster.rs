@@ -387,3 +387,78 @@ async fn results_spill_to_disk_and_are_served_from_it() {
     }
     client.release(handle).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_with_a_token_refuses_everyone_without_it() {
+    let (_s, address) = scheduler(&["--token", "s3cret"]);
+    // A worker without the token is turned away and exits with the reason.
+    let mut stranger = worker(&address, "stranger", &[]);
+    assert!(stranger.exits_within(Duration::from_secs(10)));
+    assert!(!stranger.child.wait().unwrap().success());
+    let _w = worker(&address, "member", &["--token", "s3cret"]);
+
+    // A client without it is refused with a clear status.
+    let anonymous = connect(&address).await;
+    match anonymous.cluster_info().await {
+        Err(ClientError::Rpc(status)) => {
+            assert_eq!(status.code(), tonic::Code::Unauthenticated);
+            assert!(status.message().contains("token"), "{}", status.message());
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let member =
+        kaon_client::Client::connect_with_token(&address, Some("s3cret"), Duration::from_secs(10))
+            .await
+            .unwrap();
+    wait_for_workers(&member, 1).await;
+    let info = member.cluster_info().await.unwrap();
+    assert_eq!(info.workers[0].name, "member");
+
+    // The worker's Data service refuses chunk requests without the token too.
+    let x = Array::ones(&[10], &[5]).unwrap();
+    let (graph, _) = kaon_client::lower(&[&x]).unwrap();
+    let handle = member.submit(&graph).await.unwrap();
+    member.wait(handle, |_| {}).await.unwrap();
+    let task = kaon_proto::TaskRef {
+        graph: handle.id,
+        layer: 0,
+        chunk: 0,
+    };
+    let anonymous_data = kaon_proto::data::DataClients::default();
+    match anonymous_data
+        .fetch(&info.workers[0].data_address, vec![task])
+        .await
+    {
+        Err(kaon_proto::data::FetchError::Status { status, .. }) => {
+            assert_eq!(status.code(), tonic::Code::Unauthenticated)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(member.fetch_outputs(handle).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graph_that_ended_before_anyone_watched_reports_how_it_ended() {
+    let (_s, address) = scheduler(&[]);
+    let _w = worker(&address, "w", &[]);
+    let client = connect(&address).await;
+    wait_for_workers(&client, 1).await;
+    let ok = client
+        .submit(
+            &kaon_client::lower(&[&Array::ones(&[4], &[4]).unwrap()])
+                .unwrap()
+                .0,
+        )
+        .await
+        .unwrap();
+    let bad = client
+        .submit(&fault_graph(Fault::Error("late".into()), "late"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    client.wait(ok, |_| {}).await.unwrap();
+    match client.wait(bad, |_| {}).await {
+        Err(ClientError::TaskFailed { key, .. }) => assert_eq!(key, "('late', 0)"),
+        other => panic!("expected the failure, got {other:?}"),
+    }
+}

@@ -28,11 +28,18 @@ enum Command {
     Local(LocalArgs),
     /// Compute (arcsin(x) + arccos(y)).sum(axis=(1,2)) on an embedded local cluster.
     Demo(DemoArgs),
+    /// Fill a histogram from ROOT ntuples on a cluster: select events, define
+    /// columns, and write the histogram as JSON.
+    #[command(after_help = HISTOGRAM_HELP)]
+    Histogram(HistogramArgs),
     /// Print the workers of a running cluster.
     Info {
         /// The scheduler's address, host:port.
         #[arg(env = "KAON_SCHEDULER_ADDRESS", default_value = "127.0.0.1:8786")]
         scheduler: String,
+        /// The cluster's token, if its scheduler requires one.
+        #[arg(long, env = "KAON_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -56,6 +63,14 @@ struct SchedulerArgs {
     /// Workers a task may crash (die while running it) before its graph fails.
     #[arg(long, env = "KAON_ALLOWED_FAILURES", default_value_t = 3)]
     allowed_failures: u32,
+    /// Path prefix the dashboard is served under, e.g. /user/NAME/proxy/8787 behind
+    /// JupyterHub's proxy.
+    #[arg(long, env = "KAON_DASHBOARD_PREFIX", default_value = "")]
+    dashboard_prefix: String,
+    /// The cluster's token: clients and workers must present it, and so must the
+    /// dashboard's scaling controls.
+    #[arg(long, env = "KAON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
 }
 
 #[derive(Args)]
@@ -83,6 +98,9 @@ struct WorkerArgs {
     /// Directory for spilled chunks (default: the system's temporary directory).
     #[arg(long, env = "KAON_SPILL_DIR")]
     spill_dir: Option<std::path::PathBuf>,
+    /// The cluster's token, if its scheduler requires one.
+    #[arg(long, env = "KAON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Allow the exit_worker fault, for tests of recovery. Never in production.
     #[arg(long, env = "KAON_ALLOW_FAULT_INJECTION", hide = true)]
     allow_fault_injection: bool,
@@ -117,6 +135,94 @@ struct DemoArgs {
     /// Kernel threads per worker (default: all cores divided among the workers).
     #[arg(long, env = "KAON_THREADS_PER_WORKER")]
     threads_per_worker: Option<usize>,
+    /// Run on this running cluster (host:port) instead of an embedded one.
+    #[arg(long, env = "KAON_SCHEDULER_ADDRESS")]
+    scheduler: Option<String>,
+    /// The cluster's token, with --scheduler.
+    #[arg(long, env = "KAON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Times to compute it (each run is timed).
+    #[arg(long, default_value_t = 1)]
+    repeat: usize,
+}
+
+const HISTOGRAM_HELP: &str = "\
+Filters and defines run in the order given. Expressions: numbers, branches and defined \
+columns, + - * / % **, == != < <= > >=, && || !, indexing of jagged branches \
+(lep_pt[0], lep_pt[-1]; past the end: NaN, so the event fails a cut on it), and the \
+functions sqrt abs exp log log10 sin cos tan asin acos atan sinh cosh tanh asinh acosh \
+atanh floor ceil round isnan isfinite atan2 pow hypot min max where, per-event \
+reductions of jagged values sum max min mean count any all, and the physics helpers \
+mass(pt, eta, phi, e [, mask]), mass_m(pt, eta, phi, m [, mask]), \
+mass_xyze(px, py, pz, e [, mask]), delta_phi(phi1, phi2), delta_r(eta1, phi1, eta2, phi2).
+
+Bins are [low, high) with edges k*(high-low)/bins + low; values below low go to the \
+underflow, values at or above high (and NaN) to the overflow.
+
+Example (the ATLAS dilepton selection):
+  kaon histogram --local 2 'data/*.root' --tree nominal \\
+    --filter 'lep_n == 2 && lep_charge[0] != lep_charge[1]' \\
+    --filter 'lep_pt[0] > 25 && lep_pt[1] > 25' \\
+    --define 'mll=mass(lep_pt, lep_eta, lep_phi, lep_E)' \\
+    --hist mll --bins 100 --range 0,500 --output mll.json";
+
+#[derive(Args)]
+struct HistogramArgs {
+    /// ROOT files or glob patterns (quote patterns: 'data/*.root'); the workers must
+    /// see them at the same paths. The variable holds one file or pattern.
+    #[arg(required = true, env = "KAON_FILES", value_name = "FILES")]
+    files: Vec<String>,
+    /// Address (host:port) of a running cluster's scheduler.
+    #[arg(long, env = "KAON_SCHEDULER_ADDRESS")]
+    scheduler: Option<String>,
+    /// The cluster's token, with --scheduler, if its scheduler requires one.
+    #[arg(long, env = "KAON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Start a local cluster of N worker processes for this command instead (this
+    /// takes precedence over --scheduler).
+    #[arg(long, env = "KAON_LOCAL", value_name = "N")]
+    local: Option<usize>,
+    /// Kernel threads per local worker (default: all cores divided among the workers).
+    #[arg(long, env = "KAON_THREADS_PER_WORKER")]
+    threads_per_worker: Option<usize>,
+    /// The tree in each file (a path such as dir/nominal).
+    #[arg(long, env = "KAON_TREE", default_value = "nominal")]
+    tree: String,
+    /// Keep the events where EXPR is true (repeatable).
+    #[arg(long = "filter", env = "KAON_FILTER", value_name = "EXPR")]
+    filters: Vec<String>,
+    /// Define a column, NAME=EXPR (repeatable).
+    #[arg(long = "define", env = "KAON_DEFINE", value_name = "NAME=EXPR")]
+    defines: Vec<String>,
+    /// What to histogram: an expression (every object of a jagged value is filled).
+    #[arg(long, env = "KAON_HIST", value_name = "EXPR")]
+    hist: String,
+    /// Number of regular bins.
+    #[arg(long, env = "KAON_BINS", default_value_t = 100)]
+    bins: u32,
+    /// The binned range, LOW,HIGH.
+    #[arg(
+        long,
+        env = "KAON_RANGE",
+        value_name = "LOW,HIGH",
+        allow_hyphen_values = true
+    )]
+    range: String,
+    /// Weight of each entry: an expression (sums of squared weights are written too).
+    #[arg(long, env = "KAON_WEIGHT", value_name = "EXPR")]
+    weight: Option<String>,
+    /// Entries per task (partitions follow the files' clusters).
+    #[arg(long, env = "KAON_STEP_SIZE", default_value_t = kaon_client::ntuple::DEFAULT_STEP_SIZE)]
+    step_size: u64,
+    /// Where to write the histogram as JSON.
+    #[arg(long, short, env = "KAON_OUTPUT", default_value = "histogram.json")]
+    output: std::path::PathBuf,
+    /// Name of the histogram (in the JSON).
+    #[arg(long, env = "KAON_HIST_NAME", default_value = "h")]
+    name: String,
+    /// Title of the histogram (default: the expression).
+    #[arg(long, env = "KAON_HIST_TITLE")]
+    title: Option<String>,
 }
 
 fn main() {
@@ -126,7 +232,9 @@ fn main() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
+    let matches = <Cli as clap::CommandFactory>::command().get_matches();
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // One I/O thread: kernels run on rayon pools, and on a small machine a single
     // thread that batches messages beats threads waking each other up.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -139,7 +247,11 @@ fn main() {
             Command::Worker(args) => worker(args).await,
             Command::Local(args) => local(args).await,
             Command::Demo(args) => demo(args).await,
-            Command::Info { scheduler } => info(&scheduler).await,
+            Command::Info { scheduler, token } => info(&scheduler, token.as_deref()).await,
+            Command::Histogram(args) => {
+                let steps = histogram_steps(&matches, &args)?;
+                histogram(args, steps).await
+            }
         }
     });
     if let Err(e) = result {
@@ -159,6 +271,8 @@ fn scheduler_config(args: &SchedulerArgs) -> Result<SchedulerConfig, String> {
         host: args.host.clone(),
         port: args.port,
         dashboard_port: args.dashboard_port,
+        dashboard_prefix: args.dashboard_prefix.clone(),
+        token: args.token.clone(),
         ..Default::default()
     };
     config.core.worker_ttl = Duration::from_secs_f64(args.worker_ttl);
@@ -202,6 +316,7 @@ async fn worker(args: WorkerArgs) -> Result<(), String> {
     config.data_port = args.data_port;
     config.spill_dir = args.spill_dir;
     config.allow_fault_injection = args.allow_fault_injection;
+    config.token = args.token;
     kaon_worker::run_worker(config, ctrl_c()).await
 }
 
@@ -249,73 +364,90 @@ async fn demo(args: DemoArgs) -> Result<(), String> {
         .threads_per_worker
         .unwrap_or_else(|| (cores() / args.workers.max(1)).max(1));
     let start = Instant::now();
-    let mut scheduler = SchedulerConfig {
-        port: 0,
-        dashboard_port: 0,
-        ..Default::default()
+    let (cluster, address) = match &args.scheduler {
+        Some(address) => {
+            println!("Cluster at {address}");
+            (None, address.clone())
+        }
+        None => {
+            let scheduler = SchedulerConfig {
+                host: "127.0.0.1".into(),
+                port: 0,
+                dashboard_port: 0,
+                ..Default::default()
+            };
+            let cluster = LocalCluster::start(LocalClusterConfig {
+                workers: args.workers,
+                threads_per_worker: threads,
+                memory_limit: "auto".into(),
+                scheduler,
+                mode: WorkerMode::InProcess,
+                worker_env: vec![],
+            })
+            .await?;
+            println!(
+                "Embedded local cluster: {} worker(s) x {} thread(s), scheduler {}, started in {:.0} ms",
+                args.workers,
+                threads,
+                cluster.address(),
+                start.elapsed().as_secs_f64() * 1e3
+            );
+            let address = cluster.address();
+            (Some(cluster), address)
+        }
     };
-    scheduler.host = "127.0.0.1".into();
-    let cluster = LocalCluster::start(LocalClusterConfig {
-        workers: args.workers,
-        threads_per_worker: threads,
-        memory_limit: "auto".into(),
-        scheduler,
-        mode: WorkerMode::InProcess,
-        worker_env: vec![],
-    })
-    .await?;
-    let started = start.elapsed();
-    println!(
-        "Embedded local cluster: {} worker(s) x {} thread(s), scheduler {}, started in {:.0} ms",
-        args.workers,
-        threads,
-        cluster.address(),
-        started.as_secs_f64() * 1e3
-    );
-    let client = kaon_client::Client::connect(&cluster.address(), Duration::from_secs(10))
-        .await
-        .map_err(|e| e.to_string())?;
+    let client = kaon_client::Client::connect_with_token(
+        &address,
+        args.token.as_deref(),
+        Duration::from_secs(10),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let z = kaon_client::seed_expression(&shape, &chunks).map_err(|e| e.to_string())?;
     println!(
         "Computing (arcsin(x) + arccos(y)).sum(axis=(1, 2)), x and y random {shape:?} in chunks {chunks:?}"
     );
-    let t0 = Instant::now();
-    let result = client
-        .compute(&[&z], |p| {
-            let (done, total): (u64, u64) = p
-                .layers
-                .iter()
-                .fold((0, 0), |(d, t), l| (d + l.done, t + l.total));
-            eprint!("\r  progress: {done}/{total} tasks");
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-    let elapsed = t0.elapsed();
-    eprintln!();
-    let r = &result[0];
-    let values: Vec<f64> = r.iter().copied().collect();
-    let head: Vec<String> = values.iter().take(4).map(|v| format!("{v:.6}")).collect();
-    println!(
-        "Result: shape {:?}, first values [{} ...]",
-        r.shape(),
-        head.join(", ")
-    );
-    println!("Sum of the result: {:.6}", values.iter().sum::<f64>());
-    let elements = shape.iter().product::<u64>() as f64;
-    if elements > 0.0 {
+    for _ in 0..args.repeat.max(1) {
+        let t0 = Instant::now();
+        let result = client
+            .compute(&[&z], |p| {
+                let (done, total): (u64, u64) = p
+                    .layers
+                    .iter()
+                    .fold((0, 0), |(d, t), l| (d + l.done, t + l.total));
+                eprint!("\r  progress: {done}/{total} tasks");
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        let elapsed = t0.elapsed();
+        eprintln!();
+        let r = &result[0];
+        let values: Vec<f64> = r.iter().copied().collect();
+        let head: Vec<String> = values.iter().take(4).map(|v| format!("{v:.6}")).collect();
         println!(
-            "Expected mean per element: pi/2 = {:.6}; measured {:.6}",
-            std::f64::consts::FRAC_PI_2,
-            values.iter().sum::<f64>() / elements
+            "Result: shape {:?}, first values [{} ...]",
+            r.shape(),
+            head.join(", ")
         );
+        println!("Sum of the result: {:.6}", values.iter().sum::<f64>());
+        let elements = shape.iter().product::<u64>() as f64;
+        if elements > 0.0 {
+            println!(
+                "Expected mean per element: pi/2 = {:.6}; measured {:.6}",
+                std::f64::consts::FRAC_PI_2,
+                values.iter().sum::<f64>() / elements
+            );
+        }
+        println!("Computed in {:.3} s", elapsed.as_secs_f64());
     }
-    println!("Computed in {:.3} s", elapsed.as_secs_f64());
-    cluster.stop().await;
+    if let Some(cluster) = cluster {
+        cluster.stop().await;
+    }
     Ok(())
 }
 
-async fn info(address: &str) -> Result<(), String> {
-    let client = kaon_client::Client::connect(address, Duration::from_secs(5))
+async fn info(address: &str, token: Option<&str>) -> Result<(), String> {
+    let client = kaon_client::Client::connect_with_token(address, token, Duration::from_secs(5))
         .await
         .map_err(|e| e.to_string())?;
     let info = client.cluster_info().await.map_err(|e| e.to_string())?;
@@ -337,4 +469,216 @@ async fn info(address: &str) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The --filter and --define steps in command-line order (values from the environment,
+/// which have no position, go first: defines, then filters).
+fn histogram_steps(
+    matches: &clap::ArgMatches,
+    args: &HistogramArgs,
+) -> Result<Vec<kaon_graph::Step>, String> {
+    let sub = matches.subcommand_matches("histogram");
+    let positions = |id: &str, n: usize| -> Vec<usize> {
+        sub.and_then(|m| m.indices_of(id))
+            .map(|i| i.collect::<Vec<_>>())
+            .filter(|v| v.len() == n)
+            .unwrap_or_else(|| vec![0; n])
+    };
+    let mut steps: Vec<(usize, u8, kaon_graph::Step)> = Vec::new();
+    for (d, at) in args
+        .defines
+        .iter()
+        .zip(positions("defines", args.defines.len()))
+    {
+        let (name, expr) = d
+            .split_once('=')
+            .ok_or_else(|| format!("--define {d:?}: expected NAME=EXPR"))?;
+        steps.push((
+            at,
+            0,
+            kaon_graph::Step::Define {
+                name: name.trim().to_string(),
+                expr: expr.trim().to_string(),
+            },
+        ));
+    }
+    for (f, at) in args
+        .filters
+        .iter()
+        .zip(positions("filters", args.filters.len()))
+    {
+        steps.push((at, 1, kaon_graph::Step::Filter(f.clone())));
+    }
+    steps.sort_by_key(|(at, kind, _)| (*at, *kind));
+    Ok(steps.into_iter().map(|(_, _, s)| s).collect())
+}
+
+fn parse_range(text: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("--range {text:?}: expected LOW,HIGH such as 0,500");
+    let (lo, hi) = text.split_once(',').ok_or_else(bad)?;
+    let lo: f64 = lo.trim().parse().map_err(|_| bad())?;
+    let hi: f64 = hi.trim().parse().map_err(|_| bad())?;
+    Ok((lo, hi))
+}
+
+/// The message of a dataset error, with a caret under the column of an expression.
+fn dataset_error(e: kaon_client::ntuple::DatasetError) -> String {
+    match &e {
+        kaon_client::ntuple::DatasetError::Expr { error, .. } => {
+            format!("{e}\n{}", error.caret())
+        }
+        _ => e.to_string(),
+    }
+}
+
+async fn histogram(args: HistogramArgs, steps: Vec<kaon_graph::Step>) -> Result<(), String> {
+    use kaon_client::ntuple::Dataset;
+    use std::io::IsTerminal;
+    let range = parse_range(&args.range)?;
+    if args.scheduler.is_none() && args.local.is_none() {
+        return Err(
+            "say where to run: --scheduler HOST:PORT (or KAON_SCHEDULER_ADDRESS) for a \
+             running cluster, or --local N for a local cluster of N workers"
+                .into(),
+        );
+    }
+    // Plan (reads the files' metadata) and check every expression before any cluster
+    // starts.
+    let started = Instant::now();
+    let mut data =
+        Dataset::read(&args.files, &args.tree, Some(&[]), args.step_size).map_err(dataset_error)?;
+    for step in &steps {
+        data = match step {
+            kaon_graph::Step::Define { name, expr } => data.define(name, expr),
+            kaon_graph::Step::Filter(expr) => data.filter(expr),
+        }
+        .map_err(dataset_error)?;
+    }
+    let hist = data
+        .histogram(&args.hist, args.bins, range, args.weight.as_deref())
+        .map_err(dataset_error)?;
+    let count = data.count();
+
+    let cluster = match args.local {
+        Some(workers) => {
+            let workers = workers.max(1);
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find the kaon executable: {e}"))?;
+            let threads = args
+                .threads_per_worker
+                .unwrap_or_else(|| (cores() / workers).max(1));
+            let scheduler = SchedulerConfig {
+                host: "127.0.0.1".into(),
+                port: 0,
+                dashboard_port: 0,
+                ..Default::default()
+            };
+            Some(
+                LocalCluster::start(LocalClusterConfig {
+                    workers,
+                    threads_per_worker: threads,
+                    memory_limit: "auto".into(),
+                    scheduler,
+                    mode: WorkerMode::Processes(exe),
+                    worker_env: vec![],
+                })
+                .await?,
+            )
+        }
+        None => None,
+    };
+    let (address, token) = match (&cluster, &args.scheduler) {
+        (Some(c), _) => (c.address(), None),
+        (None, Some(a)) => (a.clone(), args.token.as_deref()),
+        (None, None) => unreachable!("checked above"),
+    };
+    let run = async {
+        let client =
+            kaon_client::Client::connect_with_token(&address, token, Duration::from_secs(10))
+                .await
+                .map_err(|e| e.to_string())?;
+        let tty = std::io::stderr().is_terminal();
+        let results = client
+            .compute_ntuple(&[&hist, &count], |p| {
+                if tty {
+                    let (done, total) = p
+                        .layers
+                        .iter()
+                        .fold((0, 0), |(d, t), l| (d + l.done, t + l.total));
+                    eprint!("\r  {done}/{total} tasks");
+                }
+            })
+            .await
+            .map_err(dataset_error)?;
+        if tty {
+            eprintln!();
+        }
+        Ok::<_, String>(results)
+    };
+    let results = run.await;
+    if let Some(c) = cluster {
+        c.stop().await;
+    }
+    let results = results?;
+    let h = results[0].as_histogram().ok_or("no histogram came back")?;
+    let selected = results[1].as_count().ok_or("no count came back")?;
+    let title = args.title.clone().unwrap_or_else(|| args.hist.clone());
+    let json = histogram_json(&args, &title, &data, h, selected);
+    let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
+    std::fs::write(&args.output, text + "\n")
+        .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    let (under, over) = h.flow();
+    println!(
+        "{} of {} events selected; {} in range, {under} below, {over} above; wrote {} in {:.2} s",
+        selected,
+        data.num_entries(),
+        h.bin_values().iter().sum::<f64>(),
+        args.output.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+fn histogram_json(
+    args: &HistogramArgs,
+    title: &str,
+    data: &kaon_client::ntuple::Dataset,
+    h: &kaon_client::ntuple::Histogram,
+    selected: u64,
+) -> serde_json::Value {
+    let steps: Vec<serde_json::Value> = data
+        .steps()
+        .iter()
+        .map(|s| match s {
+            kaon_graph::Step::Define { name, expr } => {
+                serde_json::json!({"define": {"name": name, "expr": expr}})
+            }
+            kaon_graph::Step::Filter(e) => serde_json::json!({"filter": e}),
+        })
+        .collect();
+    let n = h.values.len();
+    let variances = h.variances.as_ref();
+    serde_json::json!({
+        "name": args.name,
+        "title": title,
+        "expression": args.hist,
+        "weight": args.weight,
+        "bins": h.axes[0].bins,
+        "range": [h.axes[0].low, h.axes[0].high],
+        "edges": h.edges[0],
+        "counts": h.bin_values(),
+        "underflow": h.values[0],
+        "overflow": h.values[n - 1],
+        "sumw2": variances.map(|v| v[1..n - 1].to_vec()),
+        "sumw2_underflow": variances.map(|v| v[0]),
+        "sumw2_overflow": variances.map(|v| v[n - 1]),
+        "selection": {
+            "files": data.files(),
+            "tree": data.tree(),
+            "steps": steps,
+            "entries": data.num_entries(),
+            "selected": selected,
+        },
+        "producer": format!("kaon {}", env!("CARGO_PKG_VERSION")),
+    })
 }

@@ -2,6 +2,7 @@
 
 use crate::array::{Array, Output, lower};
 use kaon_graph::{Graph, GraphError};
+use kaon_proto::auth::{AddToken, Authed};
 use kaon_proto::data::{DataClients, FetchError, RawChunk};
 use kaon_proto::scheduler_client::SchedulerClient;
 use kaon_proto::{
@@ -11,7 +12,6 @@ use kaon_proto::{
 use ndarray::{ArrayD, ArrayViewD, IxDyn, Slice};
 use std::collections::HashMap;
 use std::time::Duration;
-use tonic::transport::Channel;
 
 /// What went wrong, with the context users need to act on it.
 #[derive(Debug, thiserror::Error)]
@@ -60,13 +60,27 @@ pub struct GraphHandle {
 #[derive(Clone)]
 pub struct Client {
     address: String,
-    scheduler: SchedulerClient<Channel>,
+    scheduler: SchedulerClient<Authed>,
     data: DataClients,
 }
 
 impl Client {
     /// Connects to a scheduler at `host:port`, retrying for up to `timeout`.
     pub async fn connect(address: &str, timeout: Duration) -> Result<Client, ClientError> {
+        Self::connect_with_token(address, None, timeout).await
+    }
+
+    /// Connects to a cluster that requires a token (its scheduler and workers refuse
+    /// calls without it).
+    pub async fn connect_with_token(
+        address: &str,
+        token: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let token = AddToken::new(token).map_err(|message| ClientError::Connect {
+            address: address.into(),
+            message,
+        })?;
         let err = |message: String| ClientError::Connect {
             address: address.into(),
             message,
@@ -85,10 +99,10 @@ impl Client {
         };
         Ok(Client {
             address: address.into(),
-            scheduler: SchedulerClient::new(channel)
+            scheduler: SchedulerClient::with_interceptor(channel, token.clone())
                 .max_decoding_message_size(kaon_proto::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(kaon_proto::MAX_MESSAGE_BYTES),
-            data: DataClients::default(),
+            data: DataClients::with_token(token),
         })
     }
 
@@ -101,6 +115,36 @@ impl Client {
             .scheduler
             .clone()
             .cluster_info(ClusterInfoRequest {})
+            .await?
+            .into_inner())
+    }
+
+    /// Scales the cluster to `n` workers (through its cluster manager; retiring workers
+    /// hand their results over first). Ends adaptive scaling.
+    pub async fn scale(&self, n: usize) -> Result<kaon_proto::ScaleReply, ClientError> {
+        Ok(self
+            .scheduler
+            .clone()
+            .scale(kaon_proto::ScaleRequest { n: n as u32 })
+            .await?
+            .into_inner())
+    }
+
+    /// Lets the scheduler scale between `minimum` and `maximum` workers by itself, or
+    /// stops adapting with `None`.
+    pub async fn adapt(
+        &self,
+        range: Option<(usize, usize)>,
+    ) -> Result<kaon_proto::ScaleReply, ClientError> {
+        let (minimum, maximum) = range.unwrap_or((0, 0));
+        Ok(self
+            .scheduler
+            .clone()
+            .adapt(kaon_proto::AdaptRequest {
+                minimum: minimum as u32,
+                maximum: maximum as u32,
+                active: range.is_some(),
+            })
             .await?
             .into_inner())
     }

@@ -3,10 +3,13 @@
 //! Both the worker (serving and fetching from peers) and the client (fetching
 //! results) use these, so a chunk is framed one way everywhere.
 
+use crate::auth::{AddToken, Authed};
 use crate::v1::{ChunkPiece, Dtype, FetchChunksRequest, TaskRef, data_client::DataClient};
-use tonic::transport::Channel;
 
-/// A chunk as it travels: dtype, shape and raw little-endian bytes in C order.
+/// A chunk as it travels: dtype, shape and raw little-endian bytes in C order; or a
+/// table chunk ([`Dtype::Table`]): its shape in its layer's grid and an Arrow IPC
+/// stream (schema, then record batches) as `bytes`. Both are cut into pieces and
+/// reassembled the same way.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawChunk {
     pub task: TaskRef,
@@ -52,7 +55,10 @@ pub enum FetchError {
 }
 
 /// Opens a channel to a Data service address (`host:port`).
-pub async fn connect_data(address: &str) -> Result<DataClient<Channel>, FetchError> {
+pub async fn connect_data(
+    address: &str,
+    token: &AddToken,
+) -> Result<DataClient<Authed>, FetchError> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| FetchError::Connect {
             address: address.into(),
@@ -64,14 +70,14 @@ pub async fn connect_data(address: &str) -> Result<DataClient<Channel>, FetchErr
         address: address.into(),
         message: e.to_string(),
     })?;
-    Ok(DataClient::new(channel)
+    Ok(DataClient::with_interceptor(channel, token.clone())
         .max_decoding_message_size(crate::MAX_MESSAGE_BYTES)
         .max_encoding_message_size(crate::MAX_MESSAGE_BYTES))
 }
 
 /// Fetches chunks from one Data service and reassembles them, in request order.
 pub async fn fetch_chunks(
-    client: &mut DataClient<Channel>,
+    client: &mut DataClient<Authed>,
     address: &str,
     tasks: Vec<TaskRef>,
 ) -> Result<Vec<RawChunk>, FetchError> {
@@ -143,10 +149,19 @@ pub async fn fetch_chunks(
 #[derive(Clone, Default)]
 pub struct DataClients {
     channels:
-        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, DataClient<Channel>>>>,
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, DataClient<Authed>>>>,
+    token: AddToken,
 }
 
 impl DataClients {
+    /// Clients that present the cluster's token (if any) to every worker.
+    pub fn with_token(token: AddToken) -> Self {
+        Self {
+            channels: Default::default(),
+            token,
+        }
+    }
+
     /// Fetches chunks from `address`, connecting on first use; a failed connection is
     /// dropped so the next fetch reconnects.
     pub async fn fetch(
@@ -158,7 +173,7 @@ impl DataClients {
         let mut client = match cached {
             Some(c) => c,
             None => {
-                let c = connect_data(address).await?;
+                let c = connect_data(address, &self.token).await?;
                 self.channels
                     .lock()
                     .unwrap()

@@ -10,6 +10,7 @@ pub mod v1 {
     tonic::include_proto!("kaon.v1");
 }
 
+pub mod auth;
 pub mod data;
 
 pub use v1::*;

@@ -11,12 +11,12 @@ use kaon_graph::{Graph, TaskId};
 use kaon_kernels::{Chunk, KernelOptions};
 use kaon_proto::data::DataClients;
 use kaon_proto::{
-    SchedulerBatch, StealReply, TaskAssignment, TaskFailed, TaskFinished, TaskRef, WorkerBatch,
-    WorkerMessage, worker_message,
+    SchedulerBatch, StealReply, TaskAssignment, TaskFailed, TaskFinished, TaskRef, Transfer,
+    WorkerBatch, WorkerMessage, worker_message,
 };
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -33,6 +33,11 @@ pub(crate) enum ExecMsg {
     },
     /// A job of one or more tasks finished on the kernel pool.
     KernelsDone(Vec<Ran>),
+    /// Copies asked for by the scheduler (to retire another worker) arrived, or not.
+    Replicated {
+        tasks: Vec<TaskRef>,
+        result: Fetched,
+    },
 }
 
 /// One task's run on the kernel pool.
@@ -40,6 +45,8 @@ pub(crate) struct Ran {
     task: TaskRef,
     result: Result<Chunk, String>,
     duration: Duration,
+    start_unix_us: u64,
+    thread: u32,
 }
 
 /// A task ready to run, with its inputs gathered.
@@ -61,7 +68,18 @@ const MAX_JOB_TASKS: usize = 256;
 #[derive(Default)]
 pub(crate) struct ExecStatus {
     pub executing: AtomicU32,
+    pub ready: AtomicU32,
     pub paused: AtomicBool,
+    pub transfer_bytes: AtomicU64,
+    /// Fetches from peers since the last report, for the task stream.
+    pub transfers: Mutex<Vec<Transfer>>,
+}
+
+/// Microseconds since the Unix epoch.
+pub(crate) fn unix_us() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
 }
 
 struct Pending {
@@ -107,6 +125,7 @@ impl Executor {
         pool: Arc<rayon::ThreadPool>,
         options: KernelOptions,
         status: Arc<ExecStatus>,
+        peers: DataClients,
         nthreads: usize,
         pause_bytes: u64,
     ) -> Self {
@@ -120,7 +139,7 @@ impl Executor {
             status,
             nthreads,
             pause_bytes,
-            peers: DataClients::default(),
+            peers,
             graphs: HashMap::new(),
             pending: HashMap::new(),
             ready: BinaryHeap::new(),
@@ -157,6 +176,7 @@ impl Executor {
             ExecMsg::Batch(batch) => self.on_batch(batch),
             ExecMsg::InputsFetched { key, result } => self.on_inputs_fetched(key, result),
             ExecMsg::KernelsDone(runs) => self.on_kernels_done(runs),
+            ExecMsg::Replicated { tasks, result } => self.on_replicated(tasks, result),
         }
     }
 
@@ -187,6 +207,21 @@ impl Executor {
             for t in &batch.release {
                 store.remove(&key_of(t));
             }
+        }
+        if !batch.replicate.is_empty() {
+            let wanted: Vec<(TaskRef, Vec<String>)> = batch
+                .replicate
+                .into_iter()
+                .filter_map(|l| Some((l.task?, l.holders)))
+                .collect();
+            let tasks = wanted.iter().map(|(t, _)| *t).collect();
+            let tx = self.tx.clone();
+            let peers = self.peers.clone();
+            let status = self.status.clone();
+            tokio::spawn(async move {
+                let result = fetch_inputs(&peers, &status, wanted).await;
+                let _ = tx.send(ExecMsg::Replicated { tasks, result });
+            });
         }
         for g in batch.forget_graphs {
             self.graphs.remove(&g);
@@ -229,8 +264,9 @@ impl Executor {
         if fetching {
             let tx = self.tx.clone();
             let peers = self.peers.clone();
+            let status = self.status.clone();
             tokio::spawn(async move {
-                let result = fetch_inputs(&peers, remote).await;
+                let result = fetch_inputs(&peers, &status, remote).await;
                 let _ = tx.send(ExecMsg::InputsFetched { key, result });
             });
         } else {
@@ -273,6 +309,8 @@ impl Executor {
             task,
             result,
             duration,
+            start_unix_us,
+            thread,
         } in runs
         {
             let us = duration.as_secs_f64() * 1e6;
@@ -292,6 +330,8 @@ impl Executor {
                             task: Some(task),
                             nbytes,
                             duration_us: duration.as_micros() as u64,
+                            start_unix_us,
+                            thread,
                         }),
                         Err(e) => self.report.failed.push(TaskFailed {
                             task: Some(task),
@@ -305,6 +345,34 @@ impl Executor {
                     message,
                     missing_input: None,
                 }),
+            }
+        }
+    }
+
+    fn on_replicated(&mut self, tasks: Vec<TaskRef>, result: Fetched) {
+        match result {
+            Ok(chunks) => {
+                let mut store = self.store.lock().unwrap();
+                for (key, chunk) in chunks {
+                    let nbytes = chunk.nbytes() as u64;
+                    let task = TaskRef {
+                        graph: key.0,
+                        layer: key.1,
+                        chunk: key.2,
+                    };
+                    match store.insert(key, chunk) {
+                        Ok(()) => self.report.replicated.push(TaskFinished {
+                            task: Some(task),
+                            nbytes,
+                            ..Default::default()
+                        }),
+                        Err(_) => self.report.replicate_failed.push(task),
+                    }
+                }
+            }
+            Err((_, message)) => {
+                tracing::warn!("cannot copy results for a retiring worker: {message}");
+                self.report.replicate_failed.extend(tasks);
             }
         }
     }
@@ -376,6 +444,7 @@ impl Executor {
                 let runs = jobs
                     .into_iter()
                     .map(|job| {
+                        let start_unix_us = unix_us();
                         let start = Instant::now();
                         let refs: Vec<&Chunk> = job.inputs.iter().map(|c| &**c).collect();
                         let result = kaon_kernels::run_task(&job.graph, job.id, &refs, &options)
@@ -384,6 +453,8 @@ impl Executor {
                             task: job.task,
                             result,
                             duration: start.elapsed(),
+                            start_unix_us,
+                            thread: rayon::current_thread_index().unwrap_or(0) as u32,
                         }
                     })
                     .collect();
@@ -485,8 +556,20 @@ impl Executor {
     }
 
     fn flush(&mut self) {
+        self.status
+            .ready
+            .store(self.pending.len() as u32, Ordering::Relaxed);
+        self.report
+            .transfers
+            .append(&mut self.status.transfers.lock().unwrap());
         let r = &self.report;
-        if r.finished.is_empty() && r.failed.is_empty() && r.steal_replies.is_empty() {
+        if r.finished.is_empty()
+            && r.failed.is_empty()
+            && r.steal_replies.is_empty()
+            && r.replicated.is_empty()
+            && r.replicate_failed.is_empty()
+            && r.transfers.is_empty()
+        {
             return;
         }
         let batch = std::mem::take(&mut self.report);
@@ -498,7 +581,11 @@ impl Executor {
 
 /// Fetches inputs from their holders, one request per holder, trying the next holder
 /// of a chunk when one fails.
-async fn fetch_inputs(peers: &DataClients, remote: Vec<(TaskRef, Vec<String>)>) -> Fetched {
+async fn fetch_inputs(
+    peers: &DataClients,
+    status: &ExecStatus,
+    remote: Vec<(TaskRef, Vec<String>)>,
+) -> Fetched {
     let mut fetched = Vec::with_capacity(remote.len());
     let mut by_holder: HashMap<String, Vec<(TaskRef, Vec<String>)>> = HashMap::new();
     for (task, holders) in remote {
@@ -512,7 +599,7 @@ async fn fetch_inputs(peers: &DataClients, remote: Vec<(TaskRef, Vec<String>)>) 
     }
     for (first, wanted) in by_holder {
         let tasks: Vec<TaskRef> = wanted.iter().map(|(t, _)| *t).collect();
-        match fetch_from(peers, &first, tasks).await {
+        match fetch_from(peers, status, &first, tasks).await {
             Ok(chunks) => fetched.extend(chunks),
             Err(first_error) => {
                 // Try each chunk's other holders, one by one.
@@ -520,7 +607,7 @@ async fn fetch_inputs(peers: &DataClients, remote: Vec<(TaskRef, Vec<String>)>) 
                     let mut last_error = first_error.clone();
                     let mut got = None;
                     for h in holders.iter().skip(1) {
-                        match fetch_from(peers, h, vec![task]).await {
+                        match fetch_from(peers, status, h, vec![task]).await {
                             Ok(mut c) => {
                                 got = c.pop();
                                 break;
@@ -541,13 +628,24 @@ async fn fetch_inputs(peers: &DataClients, remote: Vec<(TaskRef, Vec<String>)>) 
 
 async fn fetch_from(
     peers: &DataClients,
+    status: &ExecStatus,
     address: &str,
     tasks: Vec<TaskRef>,
 ) -> Result<Vec<(ChunkKey, Arc<Chunk>)>, String> {
+    let start_unix_us = unix_us();
+    let start = Instant::now();
     let raw = peers
         .fetch(address, tasks)
         .await
         .map_err(|e| e.to_string())?;
+    let bytes: u64 = raw.iter().map(|r| r.bytes.len() as u64).sum();
+    status.transfer_bytes.fetch_add(bytes, Ordering::Relaxed);
+    status.transfers.lock().unwrap().push(Transfer {
+        from: address.to_string(),
+        bytes,
+        start_unix_us,
+        duration_us: start.elapsed().as_micros() as u64,
+    });
     raw.into_iter()
         .map(|r| {
             let dtype = kaon_graph::DType::from_proto(r.dtype as i32)

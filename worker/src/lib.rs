@@ -39,6 +39,8 @@ pub struct WorkerConfig {
     pub allow_fault_injection: bool,
     /// How long to keep trying to reach the scheduler at start.
     pub connect_timeout: std::time::Duration,
+    /// The cluster's token: presented to the scheduler and peers, required of callers.
+    pub token: Option<String>,
 }
 
 impl WorkerConfig {
@@ -57,6 +59,7 @@ impl WorkerConfig {
             spill_dir: None,
             allow_fault_injection: false,
             connect_timeout: std::time::Duration::from_secs(30),
+            token: None,
         }
     }
 }

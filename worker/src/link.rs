@@ -5,6 +5,8 @@ use crate::data_service::DataService;
 use crate::executor::{ExecMsg, ExecStatus, Executor};
 use crate::store::ChunkStore;
 use kaon_kernels::KernelOptions;
+use kaon_proto::auth::{AddToken, Authed, CheckToken};
+use kaon_proto::data::DataClients;
 use kaon_proto::{
     Heartbeat, Register, WorkerMessage, data_server::DataServer, scheduler_message,
     worker_link_client::WorkerLinkClient, worker_message,
@@ -45,6 +47,11 @@ pub async fn run_worker(
     })
     .max_decoding_message_size(kaon_proto::MAX_MESSAGE_BYTES)
     .max_encoding_message_size(kaon_proto::MAX_MESSAGE_BYTES);
+    let data = tonic::service::interceptor::InterceptedService::new(
+        data,
+        CheckToken::new(config.token.as_deref()),
+    );
+    let add_token = AddToken::new(config.token.as_deref())?;
     let data_server = tokio::spawn(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
@@ -52,7 +59,8 @@ pub async fn run_worker(
             .serve_with_incoming(TcpListenerStream::new(listener)),
     );
 
-    let mut link = connect_with_retry(&config.scheduler, config.connect_timeout).await?;
+    let mut link =
+        connect_with_retry(&config.scheduler, config.connect_timeout, add_token.clone()).await?;
     let (out_tx, out_rx) = mpsc::unbounded_channel::<WorkerMessage>();
     out_tx
         .send(WorkerMessage {
@@ -107,6 +115,7 @@ pub async fn run_worker(
             allow_fault_injection: config.allow_fault_injection,
         },
         status.clone(),
+        DataClients::with_token(add_token),
         config.nthreads,
         (config.memory_limit as f64 * config.pause_fraction) as u64,
     );
@@ -118,7 +127,12 @@ pub async fn run_worker(
             match inbound.message().await {
                 Ok(Some(msg)) => {
                     if let Some(scheduler_message::Kind::Batch(b)) = msg.kind {
+                        let retire = b.retire;
                         let _ = exec_tx.send(ExecMsg::Batch(b));
+                        if retire {
+                            tracing::info!("retired by the scheduler");
+                            return Ok(());
+                        }
                     }
                 }
                 Ok(None) => return Err("the scheduler closed the connection".to_string()),
@@ -150,7 +164,8 @@ pub async fn run_worker(
 async fn connect_with_retry(
     address: &str,
     timeout: Duration,
-) -> Result<WorkerLinkClient<tonic::transport::Channel>, String> {
+    token: AddToken,
+) -> Result<WorkerLinkClient<Authed>, String> {
     let endpoint = tonic::transport::Endpoint::from_shared(format!("http://{address}"))
         .map_err(|e| format!("bad scheduler address {address:?}: {e}"))?
         .tcp_nodelay(true)
@@ -159,7 +174,7 @@ async fn connect_with_retry(
     loop {
         match endpoint.connect().await {
             Ok(channel) => {
-                return Ok(WorkerLinkClient::new(channel)
+                return Ok(WorkerLinkClient::with_interceptor(channel, token)
                     .max_decoding_message_size(kaon_proto::MAX_MESSAGE_BYTES)
                     .max_encoding_message_size(kaon_proto::MAX_MESSAGE_BYTES));
             }
@@ -178,14 +193,26 @@ async fn heartbeats(
     every: Duration,
 ) {
     let mut tick = tokio::time::interval(every);
+    let mut last = (Instant::now(), crate::memory::process_cpu_seconds());
     loop {
         tick.tick().await;
         let stats = store.lock().unwrap().stats();
+        let now = (Instant::now(), crate::memory::process_cpu_seconds());
+        let wall = now.0.duration_since(last.0).as_secs_f64();
+        let cpu_percent = if wall > 0.0 {
+            ((now.1 - last.1) / wall * 100.0) as f32
+        } else {
+            0.0
+        };
+        last = now;
         let beat = Heartbeat {
             memory: crate::memory::process_rss_bytes(),
             spilled: stats.spilled_bytes,
             executing: status.executing.load(Ordering::Relaxed),
             paused: status.paused.load(Ordering::Relaxed),
+            cpu_percent,
+            ready: status.ready.load(Ordering::Relaxed),
+            transfer_bytes: status.transfer_bytes.load(Ordering::Relaxed),
         };
         if out
             .send(WorkerMessage {

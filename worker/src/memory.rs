@@ -9,6 +9,22 @@ pub fn process_rss_bytes() -> u64 {
         .map_or(0, |pages| pages * page)
 }
 
+/// CPU time (user + system) this process used so far, in seconds.
+pub fn process_cpu_seconds() -> f64 {
+    // Fields 14 and 15 of /proc/self/stat, after the parenthesized command name.
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+            // SAFETY: sysconf has no preconditions.
+            let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+            Some(ticks / hz.max(1.0))
+        })
+        .unwrap_or(0.0)
+}
+
 /// Total memory of this host in bytes.
 pub fn total_memory_bytes() -> u64 {
     std::fs::read_to_string("/proc/meminfo")
@@ -74,7 +90,15 @@ mod tests {
     }
 
     #[test]
-    fn this_process_has_a_resident_size() {
+    fn this_process_has_a_resident_size_and_cpu_time() {
         assert!(process_rss_bytes() > 0);
+        let before = process_cpu_seconds();
+        let mut x = 0u64;
+        let t = std::time::Instant::now();
+        while t.elapsed() < std::time::Duration::from_millis(50) {
+            x = x.wrapping_mul(31).wrapping_add(7);
+        }
+        std::hint::black_box(x);
+        assert!(process_cpu_seconds() > before);
     }
 }

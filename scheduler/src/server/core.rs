@@ -5,6 +5,9 @@
 //! machine runs, so a burst of completions costs one `handle` call and one outgoing
 //! batch per worker.
 
+use super::monitor::{ErrorRecord, Monitor, StreamRecord, now_ms};
+use super::scaling::{Scaler, Starting};
+use crate::adaptive::{Adaptive, AdaptiveConfig, Decision};
 use crate::state::{
     Command, Event, Finished, GraphId, GraphStatus, SchedulerState, TaskRef, WorkerId,
 };
@@ -52,6 +55,32 @@ pub(crate) enum CoreMsg {
     Info {
         reply: oneshot::Sender<pb::ClusterInfoReply>,
     },
+    Scale {
+        n: usize,
+        reply: oneshot::Sender<Result<pb::ScaleReply, Status>>,
+    },
+    /// Adaptive scaling between minimum and maximum, or off with `None`.
+    Adapt {
+        range: Option<(usize, usize)>,
+        reply: oneshot::Sender<Result<pb::ScaleReply, Status>>,
+    },
+    StartFailed {
+        n: usize,
+        message: String,
+    },
+    /// The dashboard's view, with task-stream records newer than `since`.
+    Snapshot {
+        since: Option<u64>,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    Metrics {
+        reply: oneshot::Sender<String>,
+    },
+    LayerTasks {
+        graph: GraphId,
+        layer: u32,
+        reply: oneshot::Sender<Option<serde_json::Value>>,
+    },
 }
 
 /// Timing knobs of the core.
@@ -66,19 +95,23 @@ pub struct CoreConfig {
     /// Shown in cluster info.
     pub dashboard: String,
     pub state: crate::state::Config,
+    /// How often adaptive scaling decides.
+    pub adapt_interval: Duration,
 }
 
-struct WorkerEntry {
-    register: pb::Register,
+pub(super) struct WorkerEntry {
+    pub register: pb::Register,
     sender: WorkerSender,
     last_seen: Instant,
-    heartbeat: pb::Heartbeat,
+    pub heartbeat: pb::Heartbeat,
     /// Graph definitions this worker has been sent.
     graphs: HashSet<GraphId>,
+    /// Being retired: gets no work, leaves once its results are elsewhere.
+    pub retiring: bool,
 }
 
-struct GraphEntry {
-    graph: Arc<Graph>,
+pub(super) struct GraphEntry {
+    pub graph: Arc<Graph>,
     progress: watch::Sender<pb::GraphProgress>,
     last_published: Instant,
     ended: bool,
@@ -86,17 +119,28 @@ struct GraphEntry {
 
 pub(crate) struct Core {
     config: CoreConfig,
-    state: SchedulerState,
-    workers: HashMap<WorkerId, WorkerEntry>,
-    graphs: HashMap<GraphId, GraphEntry>,
+    pub(super) state: SchedulerState,
+    pub(super) workers: HashMap<WorkerId, WorkerEntry>,
+    pub(super) graphs: HashMap<GraphId, GraphEntry>,
     next_worker: WorkerId,
     next_graph: GraphId,
     events: Vec<Event>,
     commands: Vec<Command>,
+    pub(super) monitor: Monitor,
+    scaler: Option<Arc<dyn Scaler>>,
+    pub(super) starting: Starting,
+    pub(super) adaptive: Option<Adaptive>,
+    pub(super) desired: Option<usize>,
+    /// To post messages to itself from spawned work (a failed worker start).
+    myself: mpsc::UnboundedSender<CoreMsg>,
 }
 
 impl Core {
-    pub(crate) fn new(config: CoreConfig) -> Self {
+    pub(crate) fn new(
+        config: CoreConfig,
+        scaler: Option<Arc<dyn Scaler>>,
+        myself: mpsc::UnboundedSender<CoreMsg>,
+    ) -> Self {
         let state = SchedulerState::new(config.state.clone());
         Self {
             config,
@@ -107,12 +151,19 @@ impl Core {
             next_graph: 1,
             events: Vec::new(),
             commands: Vec::new(),
+            monitor: Monitor::default(),
+            scaler,
+            starting: Starting::default(),
+            adaptive: None,
+            desired: None,
+            myself,
         }
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::UnboundedReceiver<CoreMsg>) {
         let mut tick =
             tokio::time::interval(self.config.progress_interval.min(self.config.heartbeat));
+        let mut adapt = tokio::time::interval(self.config.adapt_interval);
         loop {
             tokio::select! {
                 msg = rx.recv() => {
@@ -122,10 +173,86 @@ impl Core {
                         self.on_message(msg);
                     }
                 }
-                _ = tick.tick() => self.check_heartbeats(),
+                _ = tick.tick() => {
+                    self.check_heartbeats();
+                    self.take_sample();
+                }
+                _ = adapt.tick() => self.adapt(),
             }
             self.flush_events();
             self.publish_progress(false);
+        }
+    }
+
+    /// Workers that count for scaling: joined and not retiring.
+    pub(super) fn live_workers(&self) -> usize {
+        self.workers.values().filter(|w| !w.retiring).count()
+    }
+
+    fn take_sample(&mut self) {
+        let (memory, spilled) = self.workers.values().fold((0, 0), |(m, s), w| {
+            (m + w.heartbeat.memory, s + w.heartbeat.spilled)
+        });
+        let n = self.workers.len();
+        self.monitor.sample(memory, spilled, n);
+    }
+
+    /// Moves the cluster towards `n` workers: asks the scaler for more, or retires the
+    /// workers holding least (after their results are copied elsewhere).
+    fn scale_to(&mut self, n: usize) -> Result<pb::ScaleReply, Status> {
+        let live = self.live_workers();
+        let starting = self.starting.count();
+        if n > live + starting {
+            let scaler = self.scaler.clone().ok_or_else(|| {
+                Status::failed_precondition(
+                    "this scheduler cannot start workers: it runs without a cluster manager \
+                     (kaon local or a gateway); start `kaon worker` processes instead",
+                )
+            })?;
+            let more = n - live - starting;
+            self.starting.add(more);
+            let myself = self.myself.clone();
+            tokio::spawn(async move {
+                if let Err(message) = scaler.start_workers(more).await {
+                    let _ = myself.send(CoreMsg::StartFailed { n: more, message });
+                }
+            });
+            tracing::info!(more, "starting workers");
+        } else if n < live {
+            let retire = self.state.retire_candidates(live - n);
+            for id in &retire {
+                if let Some(w) = self.workers.get_mut(id) {
+                    w.retiring = true;
+                }
+            }
+            tracing::info!(?retire, "retiring workers");
+            self.events.push(Event::RetireWorkers { workers: retire });
+        }
+        self.desired = Some(n);
+        Ok(self.scale_reply(String::new()))
+    }
+
+    fn scale_reply(&mut self, message: String) -> pb::ScaleReply {
+        pb::ScaleReply {
+            workers: self.live_workers() as u32,
+            desired: self.desired.unwrap_or(self.live_workers()) as u32,
+            message,
+        }
+    }
+
+    fn adapt(&mut self) {
+        let current = self.live_workers() + self.starting.count();
+        let load = self.state.load();
+        let Some(adaptive) = &mut self.adaptive else {
+            return;
+        };
+        match adaptive.tick(&load, current) {
+            Decision::Hold => {}
+            Decision::ScaleUp { to } | Decision::ScaleDown { to } => {
+                if let Err(e) = self.scale_to(to) {
+                    tracing::error!("adaptive scaling: {}", e.message());
+                }
+            }
         }
     }
 
@@ -151,6 +278,7 @@ impl Core {
                     nthreads: register.nthreads.max(1),
                     memory_limit: register.memory_limit,
                 });
+                self.starting.joined();
                 self.workers.insert(
                     id,
                     WorkerEntry {
@@ -159,6 +287,7 @@ impl Core {
                         last_seen: Instant::now(),
                         heartbeat: pb::Heartbeat::default(),
                         graphs: HashSet::new(),
+                        retiring: false,
                     },
                 );
                 let _ = reply.send(id);
@@ -180,7 +309,7 @@ impl Core {
             CoreMsg::Submit { graph, reply } => {
                 let id = self.next_graph;
                 self.next_graph += 1;
-                let (progress, _) = watch::channel(progress_of(id, &graph, None));
+                let (progress, _) = watch::channel(progress_of(id, &graph, None, &self.workers));
                 self.graphs.insert(
                     id,
                     GraphEntry {
@@ -210,7 +339,7 @@ impl Core {
                     let mut p = g.progress.borrow().clone();
                     if !g.ended {
                         p.state = pb::GraphState::Released as i32;
-                        let _ = g.progress.send(p);
+                        g.progress.send_replace(p);
                     }
                     self.events.push(Event::GraphReleased { graph });
                 }
@@ -218,6 +347,65 @@ impl Core {
             CoreMsg::Info { reply } => {
                 self.flush_events();
                 let _ = reply.send(self.info());
+            }
+            CoreMsg::Scale { n, reply } => {
+                self.flush_events();
+                // Setting a size by hand ends adaptive scaling, as in dask.
+                self.adaptive = None;
+                let _ = reply.send(self.scale_to(n));
+            }
+            CoreMsg::Adapt { range, reply } => {
+                let result = match range {
+                    None => {
+                        self.adaptive = None;
+                        Ok(self.scale_reply("adaptive scaling off".into()))
+                    }
+                    Some(_) if self.scaler.is_none() => Err(Status::failed_precondition(
+                        "this scheduler cannot start workers, so it cannot adapt: it runs \
+                         without a cluster manager (kaon local or a gateway)",
+                    )),
+                    Some((minimum, maximum)) => Adaptive::new(AdaptiveConfig {
+                        minimum,
+                        maximum,
+                        ..AdaptiveConfig::default()
+                    })
+                    .map_err(Status::invalid_argument)
+                    .map(|a| {
+                        self.adaptive = Some(a);
+                        self.scale_reply(format!("adapting between {minimum} and {maximum}"))
+                    }),
+                };
+                if result.is_ok() {
+                    self.adapt();
+                }
+                let _ = reply.send(result);
+            }
+            CoreMsg::StartFailed { n, message } => {
+                tracing::error!("could not start {n} workers: {message}");
+                self.starting.failed(n);
+                self.monitor.error(ErrorRecord {
+                    time_ms: now_ms(),
+                    graph: 0,
+                    key: "scaling".into(),
+                    message: format!("could not start {n} workers: {message}"),
+                    worker: String::new(),
+                });
+            }
+            CoreMsg::Snapshot { since, reply } => {
+                self.flush_events();
+                let _ = reply.send(self.snapshot(since));
+            }
+            CoreMsg::Metrics { reply } => {
+                self.flush_events();
+                let _ = reply.send(self.metrics());
+            }
+            CoreMsg::LayerTasks {
+                graph,
+                layer,
+                reply,
+            } => {
+                self.flush_events();
+                let _ = reply.send(self.layer_tasks(graph, layer));
             }
         }
     }
@@ -238,14 +426,60 @@ impl Core {
                 entry.heartbeat = hb;
             }
             Some(pb::worker_message::Kind::Batch(batch)) => {
+                let name = entry.register.name.clone();
                 let mut finished = Vec::with_capacity(batch.finished.len());
                 for f in batch.finished {
                     if let Some(task) = self.task_ref(f.task) {
+                        let layer = self.graphs[&task.graph].graph.layer(task.task.layer);
+                        self.monitor.record(StreamRecord {
+                            seq: 0,
+                            kind: "compute",
+                            worker: name.clone(),
+                            thread: f.thread,
+                            name: layer.name.clone(),
+                            start_ms: f.start_unix_us as f64 / 1e3,
+                            duration_ms: f.duration_us as f64 / 1e3,
+                            bytes: f.nbytes,
+                        });
                         finished.push(Finished {
                             task,
                             nbytes: f.nbytes,
                             duration_us: f.duration_us,
                         });
+                    }
+                }
+                for t in batch.transfers {
+                    self.monitor.record(StreamRecord {
+                        seq: 0,
+                        kind: "transfer",
+                        worker: name.clone(),
+                        thread: 0,
+                        name: t.from,
+                        start_ms: t.start_unix_us as f64 / 1e3,
+                        duration_ms: t.duration_us as f64 / 1e3,
+                        bytes: t.bytes,
+                    });
+                }
+                let replicated: Vec<Finished> = batch
+                    .replicated
+                    .into_iter()
+                    .filter_map(|f| {
+                        Some(Finished {
+                            task: self.task_ref(f.task)?,
+                            nbytes: f.nbytes,
+                            duration_us: 0,
+                        })
+                    })
+                    .collect();
+                if !replicated.is_empty() {
+                    self.events.push(Event::Replicated {
+                        worker,
+                        tasks: replicated,
+                    });
+                }
+                for t in batch.replicate_failed {
+                    if let Some(task) = self.task_ref(Some(t)) {
+                        self.events.push(Event::ReplicateFailed { worker, task });
                     }
                 }
                 if !finished.is_empty() {
@@ -303,7 +537,10 @@ impl Core {
 
     fn remove_worker(&mut self, worker: WorkerId, why: &str) {
         if let Some(w) = self.workers.remove(&worker) {
-            if why != "shut down" {
+            if w.retiring {
+                tracing::info!(worker, name = %w.register.name, "worker retired");
+            }
+            if why != "shut down" && !w.retiring {
                 tracing::warn!(worker, name = %w.register.name, "worker removed: {why}");
             }
             self.events.push(Event::WorkerLost { worker });
@@ -380,10 +617,49 @@ impl Core {
                     .or_default()
                     .release
                     .extend(tasks.into_iter().map(wire)),
-                Command::GraphFinished { graph } | Command::GraphFailed { graph, .. } => {
+                Command::Replicate { worker, tasks } => {
+                    let replicate = tasks
+                        .iter()
+                        .map(|(t, holders)| pb::InputLocation {
+                            task: Some(wire(*t)),
+                            holders: holders
+                                .iter()
+                                .filter_map(|h| self_address(&self.workers, *h))
+                                .collect(),
+                        })
+                        .collect::<Vec<_>>();
+                    batches
+                        .entry(worker)
+                        .or_default()
+                        .replicate
+                        .extend(replicate);
+                }
+                Command::Retire { worker } => {
+                    if let Some(w) = self.workers.get_mut(&worker) {
+                        w.retiring = true;
+                    }
+                    batches.entry(worker).or_default().retire = true;
+                }
+                Command::GraphFinished { graph } => {
                     if let Some(g) = self.graphs.get_mut(&graph) {
                         g.ended = true;
                     }
+                    self.publish_one(graph);
+                }
+                Command::GraphFailed { graph, error } => {
+                    if let Some(g) = self.graphs.get_mut(&graph) {
+                        g.ended = true;
+                    }
+                    self.monitor.error(ErrorRecord {
+                        time_ms: now_ms(),
+                        graph,
+                        key: error.key.clone(),
+                        message: error.message.clone(),
+                        worker: error
+                            .worker
+                            .map(|w| worker_label(&self.workers, w))
+                            .unwrap_or_default(),
+                    });
                     self.publish_one(graph);
                 }
             }
@@ -418,7 +694,10 @@ impl Core {
             return;
         };
         let p = self.state.graph_progress(id);
-        let _ = g.progress.send(progress_of(id, &g.graph, p.as_ref()));
+        // send_replace stores the update even when nobody watches yet: a client that
+        // starts watching after the graph ended must still see how it ended.
+        g.progress
+            .send_replace(progress_of(id, &g.graph, p.as_ref(), &self.workers));
         g.last_published = Instant::now();
     }
 
@@ -457,7 +736,13 @@ impl Core {
             .collect())
     }
 
-    fn info(&self) -> pb::ClusterInfoReply {
+    pub(super) fn info(&self) -> pb::ClusterInfoReply {
+        let held: HashMap<WorkerId, crate::state::WorkerView> = self
+            .state
+            .workers()
+            .into_iter()
+            .map(|v| (v.id, v))
+            .collect();
         let mut workers: Vec<pb::WorkerInfo> = self
             .workers
             .iter()
@@ -472,6 +757,11 @@ impl Core {
                 executing: w.heartbeat.executing,
                 pid: w.register.pid,
                 paused: w.heartbeat.paused,
+                cpu_percent: w.heartbeat.cpu_percent,
+                ready: w.heartbeat.ready,
+                held_tasks: held.get(&id).map_or(0, |v| v.held_tasks),
+                transfer_bytes: w.heartbeat.transfer_bytes,
+                retiring: w.retiring,
             })
             .collect();
         workers.sort_by_key(|w| w.id);
@@ -480,6 +770,14 @@ impl Core {
             graphs_running: self.state.graphs_running() as u64,
             dashboard: self.config.dashboard.clone(),
         }
+    }
+}
+
+/// A worker as users know it: its name and address.
+pub(super) fn worker_label(workers: &HashMap<WorkerId, WorkerEntry>, id: WorkerId) -> String {
+    match workers.get(&id) {
+        Some(w) => format!("{} ({})", w.register.name, w.register.data_address),
+        None => format!("#{id} (gone)"),
     }
 }
 
@@ -500,6 +798,7 @@ fn progress_of(
     id: GraphId,
     graph: &Graph,
     p: Option<&crate::state::GraphProgress>,
+    workers: &HashMap<WorkerId, WorkerEntry>,
 ) -> pb::GraphProgress {
     let Some(p) = p else {
         return pb::GraphProgress {
@@ -528,7 +827,10 @@ fn progress_of(
             Some(pb::TaskError {
                 key: f.key.clone(),
                 message: f.message.clone(),
-                worker: f.worker.map(|w| w.to_string()).unwrap_or_default(),
+                worker: f
+                    .worker
+                    .map(|w| worker_label(workers, w))
+                    .unwrap_or_default(),
             }),
         ),
     };

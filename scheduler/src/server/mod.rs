@@ -4,24 +4,52 @@
 
 mod core;
 mod dashboard;
+mod monitor;
 mod rpc;
+mod scaling;
+mod views;
 
 pub use self::core::CoreConfig;
 use self::core::{Core, CoreMsg};
+pub use self::scaling::Scaler;
+use kaon_proto::auth::CheckToken;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic::service::interceptor::InterceptedService;
 
 /// How to run a scheduler.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SchedulerConfig {
     pub host: String,
     /// gRPC port for clients and workers (0: any free port).
     pub port: u16,
     /// HTTP port of the dashboard endpoint (0: any free port).
     pub dashboard_port: u16,
+    /// Path prefix of the dashboard (e.g. a JupyterHub proxy path), "" for none.
+    pub dashboard_prefix: String,
+    /// The cluster's token: every gRPC call must carry it, and so must the dashboard's
+    /// changing endpoints.
+    pub token: Option<String>,
+    /// Starts workers when the cluster scales up (a local cluster or a gateway).
+    pub scaler: Option<Arc<dyn Scaler>>,
     pub core: CoreConfig,
+}
+
+impl std::fmt::Debug for SchedulerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SchedulerConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("dashboard_port", &self.dashboard_port)
+            .field("dashboard_prefix", &self.dashboard_prefix)
+            .field("token", &self.token.as_ref().map(|_| "<set>"))
+            .field("scaler", &self.scaler.is_some())
+            .field("core", &self.core)
+            .finish()
+    }
 }
 
 impl Default for SchedulerConfig {
@@ -30,12 +58,16 @@ impl Default for SchedulerConfig {
             host: "127.0.0.1".into(),
             port: 8786,
             dashboard_port: 8787,
+            dashboard_prefix: String::new(),
+            token: None,
+            scaler: None,
             core: CoreConfig {
                 heartbeat: Duration::from_millis(500),
                 worker_ttl: Duration::from_secs(10),
                 progress_interval: Duration::from_millis(100),
                 dashboard: String::new(),
                 state: crate::state::Config::default(),
+                adapt_interval: Duration::from_secs(1),
             },
         }
     }
@@ -45,6 +77,7 @@ impl Default for SchedulerConfig {
 pub struct RunningScheduler {
     pub address: SocketAddr,
     pub dashboard: SocketAddr,
+    prefix: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -52,7 +85,7 @@ pub struct RunningScheduler {
 impl RunningScheduler {
     /// The dashboard's status page.
     pub fn dashboard_link(&self) -> String {
-        format!("http://{}/status", self.dashboard)
+        format!("http://{}{}/status", self.dashboard, self.prefix)
     }
 
     pub async fn stop(mut self) {
@@ -83,28 +116,33 @@ pub async fn start(config: SchedulerConfig) -> Result<RunningScheduler, String> 
         })?;
     let address = grpc.local_addr().map_err(|e| e.to_string())?;
     let dashboard = http.local_addr().map_err(|e| e.to_string())?;
+    let prefix = dashboard::normalize_prefix(&config.dashboard_prefix);
     let mut core_config = config.core.clone();
-    core_config.dashboard = format!("http://{dashboard}/status");
+    core_config.dashboard = format!("http://{dashboard}{prefix}/status");
 
     let (core_tx, core_rx) = mpsc::unbounded_channel::<CoreMsg>();
-    let core = tokio::spawn(Core::new(core_config).run(core_rx));
+    let core =
+        tokio::spawn(Core::new(core_config, config.scaler.clone(), core_tx.clone()).run(core_rx));
+    let check = CheckToken::new(config.token.as_deref());
     let rpc = rpc::Rpc {
         core: core_tx.clone(),
     };
     let grpc_server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
-        .add_service(
+        .add_service(InterceptedService::new(
             kaon_proto::scheduler_server::SchedulerServer::new(rpc.clone())
                 .max_decoding_message_size(kaon_proto::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(kaon_proto::MAX_MESSAGE_BYTES),
-        )
-        .add_service(
+            check.clone(),
+        ))
+        .add_service(InterceptedService::new(
             kaon_proto::worker_link_server::WorkerLinkServer::new(rpc)
                 .max_decoding_message_size(kaon_proto::MAX_MESSAGE_BYTES)
                 .max_encoding_message_size(kaon_proto::MAX_MESSAGE_BYTES),
-        )
+            check,
+        ))
         .serve_with_incoming(TcpListenerStream::new(grpc));
-    let http_server = dashboard::serve(http, core_tx);
+    let http_server = dashboard::serve(http, core_tx, config.token.clone(), prefix.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         tokio::select! {
@@ -118,6 +156,7 @@ pub async fn start(config: SchedulerConfig) -> Result<RunningScheduler, String> 
     Ok(RunningScheduler {
         address,
         dashboard,
+        prefix,
         stop: Some(stop_tx),
         task,
     })

@@ -104,6 +104,27 @@ impl pb::scheduler_server::Scheduler for Rpc {
             self.ask(|reply| CoreMsg::Info { reply }).await?,
         ))
     }
+
+    async fn scale(
+        &self,
+        request: Request<pb::ScaleRequest>,
+    ) -> Result<Response<pb::ScaleReply>, Status> {
+        let n = request.into_inner().n as usize;
+        Ok(Response::new(
+            self.ask(|reply| CoreMsg::Scale { n, reply }).await??,
+        ))
+    }
+
+    async fn adapt(
+        &self,
+        request: Request<pb::AdaptRequest>,
+    ) -> Result<Response<pb::ScaleReply>, Status> {
+        let r = request.into_inner();
+        let range = r.active.then_some((r.minimum as usize, r.maximum as usize));
+        Ok(Response::new(
+            self.ask(|reply| CoreMsg::Adapt { range, reply }).await??,
+        ))
+    }
 }
 
 #[tonic::async_trait]
