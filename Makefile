@@ -4,17 +4,18 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint rust-test test-data build-release bench bench-throughput bench-seed bench-ntuple bench-venv clean
+.PHONY: demo test lint rust-test python-test browser-test chromium python-build python-build-release venv test-data build-release bench bench-throughput bench-seed bench-ntuple bench-venv clean
 
-## Build in release mode and compute the seed expression on an embedded cluster.
-demo: build-release
+## Build in release mode and compute the seed expression on an embedded cluster; the
+## Python package `kaon` is installed into .venv as well.
+demo: build-release python-build-release
 	./target/release/kaon demo
 
 build-release:
 	$(CARGO) build --release -p kaon-cli
 
 ## Formatting, lints and every test.
-test: lint rust-test
+test: lint rust-test python-test browser-test
 
 lint:
 	$(CARGO) fmt --all -- --check
@@ -22,6 +23,47 @@ lint:
 
 rust-test: test-data
 	$(CARGO) test --workspace
+
+## The Python package `kaon` (client-py/) in .venv at the repository root.
+VENV := .venv
+VENV_PY := $(CURDIR)/$(VENV)/bin/python
+PY_PACKAGES := "maturin>=1.9,<2" numpy pytest pytest-timeout tqdm ruff ipywidgets ipykernel nbclient nbformat selenium jsonschema prometheus-client
+MATURIN := cd client-py && VIRTUAL_ENV=$(CURDIR)/$(VENV) $(CURDIR)/$(VENV)/bin/maturin develop --quiet
+
+venv: $(VENV)/.ok
+$(VENV)/.ok: Makefile
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet $(PY_PACKAGES)
+	touch $@
+
+# The tests' build uses cargo's dev profile, so it reuses what `cargo test` built.
+python-build: venv
+	$(MATURIN)
+
+python-build-release: venv
+	$(MATURIN) --release
+
+## Ruff, then pytest against a real cluster of worker processes (the tests that start
+## a `kaon scheduler` use target/debug/kaon).
+python-test: python-build
+	$(CARGO) build -p kaon-cli
+	$(VENV)/bin/ruff check client-py/python client-py/tests
+	$(VENV)/bin/ruff format --check client-py/python client-py/tests
+	cd client-py && $(VENV_PY) -m pytest -q --timeout 300 tests
+
+## The dashboard in headless Chromium (Debian's package, installed where missing),
+## and its JSON API against docs/dashboard-api.schema.json. Screenshots go to
+## test-artifacts/.
+browser-test: venv chromium
+	$(CARGO) build -p kaon-cli
+	$(VENV)/bin/ruff check tests/browser
+	$(VENV)/bin/ruff format --check tests/browser
+	cd tests/browser && $(VENV_PY) -m pytest -q --timeout 300 .
+
+chromium:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver)
 
 ## Real ROOT files (scikit-hep-testdata), uproot, and synthetic ntuples for the reader's tests.
 test-data:

@@ -7,8 +7,8 @@
 //! Only reductions (their tree of combine steps) and outputs become layers.
 
 use kaon_graph::{
-    BinaryOp, Blockwise, ChunkGrid, ChunkReduce, Distribution, Graph, GraphError, Instr, Layer,
-    LayerId, LayerOp, Program, ReduceOp, UnaryOp, ValueId, push_tree_reduction,
+    BinaryOp, Blockwise, ChunkGrid, ChunkReduce, Distribution, Fault, Graph, GraphError, Instr,
+    Layer, LayerId, LayerOp, Program, ReduceOp, UnaryOp, ValueId, push_tree_reduction,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +38,14 @@ enum Node {
         axes: Vec<usize>,
         split_every: u32,
     },
+    /// `input` with some of its reduced data axes shown again, with length 1
+    /// (a reduction's `keepdims`); no computation of its own.
+    KeepDims {
+        input: Array,
+        axes: Vec<usize>,
+    },
+    /// A deliberate failure in every chunk (tests of error handling and recovery).
+    Fault(Fault),
 }
 
 /// A lazy, chunked, n-dimensional float64 array.
@@ -92,6 +100,43 @@ impl Array {
 
     pub fn ones(shape: &[u64], chunks: &[u64]) -> Result<Self, ArrayError> {
         Self::full(shape, chunks, 1.0)
+    }
+
+    /// Like [`Array::random`], with explicit (possibly irregular) chunk sizes per axis,
+    /// dask's normalized `chunks` form.
+    pub fn random_chunks(chunks: Vec<Vec<u64>>, seed: u64) -> Result<Self, ArrayError> {
+        let grid = ChunkGrid::new(chunks)?;
+        let shape = grid.shape();
+        Ok(Self::new(Node::Random { seed }, grid, shape))
+    }
+
+    /// Like [`Array::full`], with explicit (possibly irregular) chunk sizes per axis.
+    pub fn full_chunks(chunks: Vec<Vec<u64>>, value: f64) -> Result<Self, ArrayError> {
+        let grid = ChunkGrid::new(chunks)?;
+        let shape = grid.shape();
+        Ok(Self::new(Node::Full { value }, grid, shape))
+    }
+
+    /// An array whose every chunk fails with `fault`: for tests of error handling and
+    /// recovery (workers run `Fault::ExitWorker` only where fault injection is allowed).
+    pub fn fault(chunks: Vec<Vec<u64>>, fault: Fault) -> Result<Self, ArrayError> {
+        let grid = ChunkGrid::new(chunks)?;
+        let shape = grid.shape();
+        Ok(Self::new(Node::Fault(fault), grid, shape))
+    }
+
+    /// Number of elements.
+    pub fn size(&self) -> u64 {
+        self.shape.iter().product()
+    }
+
+    /// Chunk sizes per axis of the shape users see (reduced axes dropped, or of size 1
+    /// where kept), dask's `chunks`.
+    pub fn logical_chunks(&self) -> Vec<Vec<u64>> {
+        self.logical_to_data_axes()
+            .into_iter()
+            .map(|a| self.grid.chunks()[a].clone())
+            .collect()
     }
 
     pub fn shape(&self) -> &[u64] {
@@ -216,6 +261,40 @@ impl Array {
         ))
     }
 
+    /// Like [`Array::reduce`], but the reduced axes stay in the shape with length 1
+    /// (NumPy's `keepdims=True`).
+    pub fn reduce_keepdims(
+        &self,
+        op: ReduceOp,
+        axes: Option<&[i64]>,
+        split_every: Option<u32>,
+    ) -> Result<Array, ArrayError> {
+        let reduced = self.reduce(op, axes, split_every)?;
+        let Node::Reduce {
+            axes: data_axes, ..
+        } = &*reduced.node
+        else {
+            unreachable!("reduce builds a reduction")
+        };
+        let data_axes = data_axes.clone();
+        let logical = self.logical_to_data_axes();
+        let shape = self
+            .shape
+            .iter()
+            .zip(&logical)
+            .map(|(&s, a)| if data_axes.contains(a) { 1 } else { s })
+            .collect();
+        let grid = reduced.grid.clone();
+        Ok(Self::new(
+            Node::KeepDims {
+                input: reduced,
+                axes: data_axes,
+            },
+            grid,
+            shape,
+        ))
+    }
+
     pub fn sum(&self, axes: Option<&[i64]>) -> Result<Array, ArrayError> {
         self.reduce(ReduceOp::Sum, axes, None)
     }
@@ -244,7 +323,12 @@ impl Array {
             Node::Unary(_, a) | Node::Scalar { array: a, .. } | Node::Binary(_, a, _) => {
                 a.dropped_axes()
             }
-            Node::Random { .. } | Node::Full { .. } => vec![],
+            Node::KeepDims { input, axes } => {
+                let mut d = input.dropped_axes();
+                d.retain(|a| !axes.contains(a));
+                d
+            }
+            Node::Random { .. } | Node::Full { .. } | Node::Fault(_) => vec![],
         }
     }
 
@@ -299,6 +383,7 @@ impl Lowering {
             return id;
         }
         let id = match &*a.node {
+            Node::KeepDims { input, .. } => self.materialize(input),
             Node::Reduce {
                 op,
                 input,
@@ -371,6 +456,11 @@ impl Lowering {
                 b.names.push("full");
                 b.program.push(Instr::Const(*value))
             }
+            Node::Fault(fault) => {
+                b.names.push("fault");
+                b.program.push(Instr::Fault(fault.clone()))
+            }
+            Node::KeepDims { input, .. } => self.emit(input, b),
             Node::Unary(op, x) => {
                 let x = self.emit(x, b);
                 b.names.push(unary_name(*op));
@@ -533,5 +623,29 @@ mod tests {
             Err(ArrayError::AxisOutOfBounds { axis: 2, ndim: 2 })
         ));
         assert!(x.sum(Some(&[-1])).is_ok());
+    }
+
+    #[test]
+    fn irregular_chunks_and_keepdims() {
+        let x = Array::random_chunks(vec![vec![3, 1], vec![2, 2, 1]], 1).unwrap();
+        assert_eq!(x.shape(), &[4, 5]);
+        assert_eq!(x.logical_chunks(), vec![vec![3, 1], vec![2, 2, 1]]);
+        let s = x
+            .reduce_keepdims(ReduceOp::Sum, Some(&[1]), Some(2))
+            .unwrap();
+        assert_eq!(s.shape(), &[4, 1]);
+        assert_eq!(s.logical_chunks(), vec![vec![3, 1], vec![1]]);
+        // Reducing a keepdims result again counts axes as the user sees them.
+        let t = s.sum(Some(&[1])).unwrap();
+        assert_eq!(t.shape(), &[4]);
+        assert_eq!(t.logical_chunks(), vec![vec![3, 1]]);
+        let (g, outs) = lower(&[&s, &t]).unwrap();
+        assert_eq!(outs[0].shape, vec![4, 1]);
+        assert_eq!(g.grid(outs[0].layer).shape(), vec![4, 1]);
+        let d = x.sum(Some(&[0])).unwrap();
+        assert_eq!(d.logical_chunks(), vec![vec![2, 2, 1]]);
+        let f = Array::fault(vec![vec![2]], Fault::Error("boom".into())).unwrap();
+        let (g, _) = lower(&[&f]).unwrap();
+        assert_eq!(g.layer(0).name, "fault");
     }
 }

@@ -1,0 +1,650 @@
+"""The lazy, chunked :class:`Array` and the operations every other module builds on."""
+
+from __future__ import annotations
+
+import html
+import math
+import numbers
+import warnings
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Optional, Union
+
+import numpy as np
+
+from kaon import _kaon
+from kaon.array.chunks import Chunks, ChunksLike, normalize_chunks
+
+if TYPE_CHECKING:
+    from kaon.client import Future
+
+__all__ = ["Array", "apply_ufunc", "reduce"]
+
+FLOAT64 = np.dtype(np.float64)
+
+#: NumPy ufunc names Kaon computes, with their number of operands (the table lives
+#: in the extension, next to the kernels' ops).
+UFUNCS: dict[str, int] = dict(_kaon.ufuncs())
+#: Reductions Kaon computes.
+REDUCTIONS: tuple[str, ...] = tuple(_kaon.reductions())
+
+Scalar = Union[int, float, np.number]
+AxisLike = Union[None, int, Sequence[int]]
+
+
+def check_dtype(dtype: Any) -> None:
+    """Raises TypeError unless ``dtype`` is None or float64, the one dtype Kaon has."""
+    if dtype is None:
+        return
+    try:
+        d = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{dtype!r} is not a dtype") from e
+    if d != FLOAT64:
+        raise TypeError(f"kaon arrays hold float64 values only (for now), not {d}")
+
+
+def as_scalar(value: Any) -> float | None:
+    """``value`` as a float if it is a real scalar (or a 0-d array), else None.
+
+    Raises
+    ------
+    TypeError
+        For complex numbers, which kaon arrays cannot hold.
+    """
+    if isinstance(value, np.ndarray):
+        if value.ndim != 0:
+            return None
+        value = value[()]
+    if isinstance(value, (numbers.Complex, np.complexfloating)) and not isinstance(
+        value, numbers.Real
+    ):
+        raise TypeError(f"kaon arrays hold float64 values only, not the complex {value!r}")
+    if isinstance(value, (numbers.Real, np.bool_, np.number)):
+        return float(value)
+    return None
+
+
+class Array:
+    """A lazy, chunked, n-dimensional float64 array, like ``dask.array.Array``.
+
+    Build arrays with :func:`kaon.array.random.random`, :func:`kaon.array.ones`,
+    :func:`kaon.array.full` and friends, combine them with NumPy ufuncs (``np.sin(x)``
+    and ``ka.sin(x)`` both stay lazy), operators and reductions, then call
+    :meth:`compute` to run the fused graph on the cluster and get a NumPy array.
+
+    Elementwise chains and the per-chunk step of a reduction run as one fused
+    program per chunk, so no intermediate array is stored.
+    """
+
+    __slots__ = ("__weakref__", "_chunks", "_future", "_h")
+    __array_priority__ = 11
+
+    def __init__(self, handle: _kaon.Array, future: Optional[Future] = None) -> None:
+        self._h = handle
+        self._future = future
+        self._chunks: Optional[Chunks] = None
+
+    # ------------------------------------------------------------------ metadata
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The array's dimensions."""
+        return tuple(self._h.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        """Always float64 (for now)."""
+        return FLOAT64
+
+    @property
+    def chunks(self) -> Chunks:
+        """Chunk sizes along each axis, e.g. ``((2, 2, 1), (3,))``."""
+        if self._chunks is None:
+            self._chunks = tuple(tuple(c) for c in self._h.chunks)
+        return self._chunks
+
+    @property
+    def chunksize(self) -> tuple[int, ...]:
+        """The largest chunk along each axis."""
+        return tuple(max(c) for c in self.chunks)
+
+    @property
+    def numblocks(self) -> tuple[int, ...]:
+        """Number of chunks along each axis."""
+        return tuple(len(c) for c in self.chunks)
+
+    @property
+    def npartitions(self) -> int:
+        """Total number of chunks."""
+        return math.prod(self.numblocks)
+
+    @property
+    def ndim(self) -> int:
+        """Number of dimensions."""
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        return math.prod(self.shape)
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return FLOAT64.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the whole array once computed."""
+        return self.size * self.itemsize
+
+    @property
+    def name(self) -> str:
+        """Name of the graph layer that produces the array, e.g. ``'random_sample-sin-sum'``."""
+        return self._h.graph_summary()[1][-1]
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of unsized object")
+        return self.shape[0]
+
+    def __repr__(self) -> str:
+        return (
+            f"kaon.array<{self.name}, shape={self.shape}, dtype={self.dtype}, "
+            f"chunksize={self.chunksize}, chunktype=numpy.ndarray>"
+        )
+
+    def _repr_html_(self) -> str:
+        tasks, layers = self._h.graph_summary()
+        chunk_bytes = math.prod(self.chunksize) * self.itemsize
+        rows = [
+            ("Bytes", _human_bytes(self.nbytes), _human_bytes(chunk_bytes)),
+            ("Shape", str(self.shape), str(self.chunksize)),
+            ("Graph", f"{self.npartitions} chunks in {len(layers)} graph layers", ""),
+            ("Tasks", f"{tasks} tasks", ""),
+            ("Data type", "float64 numpy.ndarray", ""),
+        ]
+        body = "".join(
+            f"<tr><th>{html.escape(k)}</th><td>{html.escape(a)}</td><td>{html.escape(c)}</td></tr>"
+            for k, a, c in rows
+        )
+        status = ""
+        if self._future is not None:
+            status = f"<p>persisted: {html.escape(self._future.status)}</p>"
+        return (
+            "<div class='kaon-array'><table><thead><tr><td></td><th>Array</th><th>Chunk</th>"
+            f"</tr></thead><tbody>{body}</tbody></table>"
+            f"<p>chunks: {html.escape(_short(self.chunks))}</p>{status}</div>"
+        )
+
+    # ------------------------------------------------------------------ computing
+    def compute(self, *, progress: Optional[bool] = None, **kwargs: Any) -> np.ndarray:
+        """Computes the array on the cluster and returns it as a NumPy array.
+
+        Parameters
+        ----------
+        progress : bool, optional
+            Show a progress bar (tqdm in a terminal, a widget in a notebook). By
+            default it shows in notebooks and terminals, after half a second.
+        **kwargs
+            Accepted for compatibility with dask (``scheduler=`` is ignored: the
+            current :class:`kaon.Client` runs everything).
+
+        Returns
+        -------
+        numpy.ndarray
+        """
+        from kaon.client import compute_arrays
+
+        _ignore_dask_kwargs(kwargs)
+        return compute_arrays([self], progress=progress)[0]
+
+    def persist(self, **kwargs: Any) -> Array:
+        """Starts computing the array on the cluster and returns at once an array
+        backed by the running computation; ``compute()`` of it then waits for and
+        fetches that result (and keeps it in this process).
+
+        Expressions built on a persisted array recompute it as part of their own
+        graph: graphs cannot reference another graph's stored results yet.
+        """
+        from kaon.client import get_client
+
+        _ignore_dask_kwargs(kwargs)
+        return get_client().persist(self)
+
+    def __array__(self, dtype: Any = None, copy: Optional[bool] = None) -> np.ndarray:
+        x = np.asarray(self.compute())
+        if dtype is not None:
+            x = x.astype(dtype, copy=False)
+        return x
+
+    def __float__(self) -> float:
+        return float(self.compute())
+
+    def __int__(self) -> int:
+        return int(self.compute())
+
+    def __bool__(self) -> bool:
+        if self.size != 1:
+            raise ValueError("the truth value of an array with more than one element is ambiguous")
+        return bool(self.compute())
+
+    def rechunk(self, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
+        """Returns the array with new chunks.
+
+        Only chunks equal to the current ones are possible for now: moving data
+        between chunks needs a rechunk layer the engine does not have yet.
+
+        Raises
+        ------
+        NotImplementedError
+            When the chunks would change.
+        """
+        new = normalize_chunks(chunks, self.shape)
+        if new == self.chunks:
+            return self
+        raise NotImplementedError(
+            f"rechunk from {_short(self.chunks)} to {_short(new)} is not supported yet; "
+            "create the array with the chunks you need instead"
+        )
+
+    def astype(self, dtype: Any, **kwargs: Any) -> Array:
+        """Returns the array (float64 is the only dtype for now)."""
+        check_dtype(dtype)
+        return self
+
+    def copy(self) -> Array:
+        """Returns the array (kaon arrays are immutable)."""
+        return self
+
+    def __getitem__(self, index: Any) -> Array:
+        raise NotImplementedError("indexing and slicing kaon arrays is not supported yet")
+
+    # ------------------------------------------------------------------ reductions
+    def sum(
+        self,
+        axis: AxisLike = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Sum over ``axis``; see :func:`kaon.array.sum`."""
+        return reduce("sum", self, axis, dtype, keepdims, split_every, out)
+
+    def prod(
+        self,
+        axis: AxisLike = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Product over ``axis``; see :func:`kaon.array.prod`."""
+        return reduce("prod", self, axis, dtype, keepdims, split_every, out)
+
+    def min(
+        self,
+        axis: AxisLike = None,
+        keepdims: bool = False,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Minimum over ``axis``; see :func:`kaon.array.min`."""
+        return reduce("min", self, axis, None, keepdims, split_every, out)
+
+    def max(
+        self,
+        axis: AxisLike = None,
+        keepdims: bool = False,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Maximum over ``axis``; see :func:`kaon.array.max`."""
+        return reduce("max", self, axis, None, keepdims, split_every, out)
+
+    def mean(
+        self,
+        axis: AxisLike = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Arithmetic mean over ``axis``; see :func:`kaon.array.mean`."""
+        return mean(self, axis, dtype, keepdims, split_every, out)
+
+    # ------------------------------------------------------------------ operators
+    def __add__(self, other: Any) -> Array:
+        return _binary_op("add", self, other)
+
+    def __radd__(self, other: Any) -> Array:
+        return _binary_op("add", other, self)
+
+    def __sub__(self, other: Any) -> Array:
+        return _binary_op("subtract", self, other)
+
+    def __rsub__(self, other: Any) -> Array:
+        return _binary_op("subtract", other, self)
+
+    def __mul__(self, other: Any) -> Array:
+        return _binary_op("multiply", self, other)
+
+    def __rmul__(self, other: Any) -> Array:
+        return _binary_op("multiply", other, self)
+
+    def __truediv__(self, other: Any) -> Array:
+        return _binary_op("divide", self, other)
+
+    def __rtruediv__(self, other: Any) -> Array:
+        return _binary_op("divide", other, self)
+
+    def __pow__(self, other: Any, modulo: Any = None) -> Array:
+        if modulo is not None:
+            return NotImplemented
+        return _binary_op("power", self, other)
+
+    def __rpow__(self, other: Any) -> Array:
+        return _binary_op("power", other, self)
+
+    def __neg__(self) -> Array:
+        return apply_ufunc("negative", self)
+
+    def __pos__(self) -> Array:
+        return self
+
+    def __abs__(self) -> Array:
+        return apply_ufunc("absolute", self)
+
+    # ------------------------------------------------------------------ NumPy protocols
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        name = ufunc.__name__
+        if kwargs.get("out") is not None:
+            raise TypeError("kaon arrays are immutable: out= is not supported")
+        check_dtype(kwargs.pop("dtype", None))
+        kwargs.pop("out", None)
+        if method == "__call__" and name in UFUNCS and not kwargs:
+            return apply_ufunc(name, *inputs)
+        if method == "reduce" and name in _UFUNC_REDUCTIONS and len(inputs) == 1:
+            return reduce(
+                _UFUNC_REDUCTIONS[name],
+                inputs[0],
+                kwargs.get("axis", 0),
+                None,
+                kwargs.get("keepdims", False),
+                None,
+                None,
+            )
+        return NotImplemented
+
+    def __array_function__(self, func: Callable, types: tuple, args: tuple, kwargs: dict) -> Any:
+        if not all(issubclass(t, (Array, np.ndarray)) for t in types):
+            return NotImplemented
+        impl = _ARRAY_FUNCTIONS.get(func)
+        if impl is not None:
+            return impl(*args, **kwargs)
+        # Like dask: NumPy functions kaon does not have run on the computed arrays.
+        warnings.warn(
+            f"numpy.{func.__name__} is not implemented by kaon arrays: the arrays are "
+            "computed and NumPy runs on the results",
+            ComputedFallbackWarning,
+            stacklevel=2,
+        )
+        return func(*_computed(args), **_computed(kwargs))
+
+
+class ComputedFallbackWarning(UserWarning):
+    """A NumPy function that kaon does not implement ran on computed arrays."""
+
+
+def _computed(x: Any) -> Any:
+    """``x`` with every kaon array in it (in lists, tuples, dicts) computed, as one graph."""
+    found: list[Array] = []
+
+    def collect(v: Any) -> None:
+        if isinstance(v, Array):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            for i in v:
+                collect(i)
+        elif isinstance(v, dict):
+            for i in v.values():
+                collect(i)
+
+    collect(x)
+    if not found:
+        return x
+    from kaon.client import compute_arrays
+
+    results = dict(zip(map(id, found), compute_arrays(found)))
+
+    def replace(v: Any) -> Any:
+        if isinstance(v, Array):
+            return results[id(v)]
+        if isinstance(v, (list, tuple)):
+            return type(v)(replace(i) for i in v)
+        if isinstance(v, dict):
+            return {k: replace(i) for k, i in v.items()}
+        return v
+
+    return replace(x)
+
+
+def _ignore_dask_kwargs(kwargs: dict) -> None:
+    for k in ("scheduler", "optimize_graph", "traverse", "get"):
+        kwargs.pop(k, None)
+    if kwargs:
+        raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+
+
+def _human_bytes(n: float) -> str:
+    for unit in ("B", "kiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.2f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _short(chunks: Chunks) -> str:
+    parts = []
+    for c in chunks:
+        parts.append(str(c) if len(c) <= 6 else f"({c[0]}, {c[1]}, ..., {c[-1]}) [{len(c)}]")
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+# ---------------------------------------------------------------------- elementwise
+def _operand_error(name: str, value: Any) -> TypeError:
+    if isinstance(value, np.ndarray):
+        return TypeError(
+            f"{name}: kaon arrays combine with scalars and other kaon arrays, not with an "
+            f"in-memory NumPy array (shape {value.shape})"
+        )
+    return TypeError(f"{name}: unsupported operand type {type(value).__name__}")
+
+
+def _binary_op(name: str, a: Any, b: Any) -> Any:
+    """An operator: NotImplemented for operand types it does not know, so Python (or
+    NumPy's __array_ufunc__ protocol) can try the other operand."""
+    for v in (a, b):
+        if not isinstance(v, (Array, np.ndarray)) and as_scalar(v) is None:
+            return NotImplemented
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        if not (isinstance(a, np.ndarray) and a.ndim == 0) and not (
+            isinstance(b, np.ndarray) and b.ndim == 0
+        ):
+            return NotImplemented
+    return apply_ufunc(name, a, b)
+
+
+def apply_ufunc(name: str, *args: Any) -> Any:
+    """Applies NumPy ufunc ``name`` lazily to kaon arrays and scalars.
+
+    With no kaon array among ``args``, NumPy computes it at once.
+
+    Raises
+    ------
+    ValueError
+        If array operands' shapes or chunks differ (no broadcasting yet).
+    TypeError
+        For operands that are neither kaon arrays nor real scalars.
+    """
+    nin = UFUNCS[name]
+    if len(args) != nin:
+        raise TypeError(f"{name} takes {nin} operand(s), got {len(args)}")
+    if not any(isinstance(a, Array) for a in args):
+        return getattr(np, name)(*args)
+    if nin == 1:
+        (x,) = args
+        return Array(x._h.unary(name))
+    a, b = args
+    if isinstance(a, Array) and isinstance(b, Array):
+        if a.shape != b.shape:
+            raise ValueError(
+                f"operands could not be combined with shapes {a.shape} and {b.shape}: "
+                "kaon does not broadcast yet, operands must have the same shape"
+            )
+        if a.chunks != b.chunks:
+            raise ValueError(
+                f"operands of shape {a.shape} have different chunks, {_short(a.chunks)} and "
+                f"{_short(b.chunks)}: rechunk is not supported yet, create them with equal chunks"
+            )
+        return Array(a._h.binary(name, b._h))
+    if isinstance(a, Array):
+        s = as_scalar(b)
+        if s is None:
+            raise _operand_error(name, b)
+        return Array(a._h.scalar(name, s, False))
+    s = as_scalar(a)
+    if s is None:
+        raise _operand_error(name, a)
+    return Array(b._h.scalar(name, s, True))
+
+
+# ---------------------------------------------------------------------- reductions
+def normalize_axis(axis: AxisLike, ndim: int) -> tuple[int, ...]:
+    """Axes as sorted non-negative ints (None: all), as NumPy checks them.
+
+    Raises
+    ------
+    numpy.exceptions.AxisError
+        For an axis out of bounds (a ValueError and an IndexError).
+    ValueError
+        For a repeated axis.
+    TypeError
+        For an axis that is not an int.
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if not isinstance(axis, (tuple, list)) else tuple(axis)
+    out = []
+    for a in axes:
+        if isinstance(a, (bool, np.bool_)) or not isinstance(a, (numbers.Integral, np.integer)):
+            raise TypeError(f"axis must be an int or a tuple of ints, not {axis!r}")
+        a = int(a)
+        if not -ndim <= a < ndim:
+            raise np.exceptions.AxisError(a, ndim)
+        out.append(a % ndim)
+    if len(set(out)) != len(out):
+        raise ValueError(f"duplicate value in 'axis': {axis!r}")
+    return tuple(sorted(out))
+
+
+_NP_REDUCTION_NAMES = {"sum": "add", "prod": "multiply", "min": "minimum", "max": "maximum"}
+_UFUNC_REDUCTIONS = {v: k for k, v in _NP_REDUCTION_NAMES.items()}
+
+
+def reduce(
+    name: str,
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    """Reduction ``name`` (one of :data:`REDUCTIONS`) of ``a`` over ``axis`` by a
+    tree of ``split_every``-way combine steps. NumPy computes it for in-memory input."""
+    if out is not None:
+        raise TypeError("kaon arrays are immutable: out= is not supported")
+    check_dtype(dtype)
+    if not isinstance(a, Array):
+        return getattr(np, name)(a, axis=axis, keepdims=keepdims)
+    axes = normalize_axis(axis, a.ndim)
+    if not axes:
+        return a
+    if name in ("min", "max"):
+        reduced = [a.shape[i] for i in axes]
+        kept = [a.shape[i] for i in range(a.ndim) if i not in axes]
+        if 0 in reduced and 0 not in kept:
+            raise ValueError(
+                f"zero-size array to reduction operation {_NP_REDUCTION_NAMES[name]} "
+                "which has no identity"
+            )
+    if isinstance(split_every, dict):
+        split_every = max(split_every.values()) if split_every else None
+    if split_every is not None:
+        split_every = int(split_every)
+        if split_every < 2:
+            raise ValueError(f"split_every must be at least 2, not {split_every}")
+    return Array(a._h.reduce(name, list(axes), split_every, bool(keepdims)))
+
+
+def mean(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    """Arithmetic mean over ``axis``: the sum divided by the number of elements."""
+    if not isinstance(a, Array):
+        return np.mean(a, axis=axis, dtype=dtype, keepdims=keepdims)
+    axes = normalize_axis(axis, a.ndim)
+    s = reduce("sum", a, axes, dtype, keepdims, split_every, out)
+    count = math.prod(a.shape[i] for i in axes)
+    return apply_ufunc("divide", s, float(count))
+
+
+def _like(kind: str) -> Callable:
+    def impl(*args: Any, **kwargs: Any) -> Any:
+        from kaon.array import creation
+
+        return getattr(creation, kind)(*args, **kwargs)
+
+    return impl
+
+
+def _np_function(kind: str) -> Callable:
+    def impl(
+        a: Any,
+        axis: AxisLike = None,
+        dtype: Any = None,
+        out: None = None,
+        keepdims: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        if "initial" in kwargs or "where" in kwargs:
+            raise TypeError(f"{kind}: initial= and where= are not supported by kaon arrays")
+        if kind == "mean":
+            return mean(a, axis, dtype, keepdims, None, out)
+        return reduce(kind, a, axis, dtype, keepdims, None, out)
+
+    return impl
+
+
+_ARRAY_FUNCTIONS: dict[Callable, Callable] = {
+    np.sum: _np_function("sum"),
+    np.prod: _np_function("prod"),
+    np.min: _np_function("min"),
+    np.max: _np_function("max"),
+    np.amin: _np_function("min"),
+    np.amax: _np_function("max"),
+    np.mean: _np_function("mean"),
+    np.ones_like: _like("ones_like"),
+    np.zeros_like: _like("zeros_like"),
+    np.empty_like: _like("empty_like"),
+    np.full_like: _like("full_like"),
+    np.shape: lambda a: a.shape,
+    np.ndim: lambda a: a.ndim,
+    np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
+}

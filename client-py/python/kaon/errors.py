@@ -1,0 +1,91 @@
+"""Exceptions raised by Kaon.
+
+Mistakes in an expression raise the built-in exception NumPy would raise
+(``ValueError`` for shapes and chunks, ``numpy.exceptions.AxisError`` for axes,
+``TypeError`` for operands and dtypes, ``MemoryError`` for results that cannot fit).
+Faults of the cluster raise a :class:`KaonError`:
+
+- :class:`TaskError`: a task failed; ``.key`` names it, e.g. ``"('sum', 0, 1)"``.
+- :class:`KilledWorker`: a task was running on workers that died, too many times.
+- :class:`CancelledError`: the computation was cancelled (``Client.cancel``).
+- :class:`CommError`: talking to the scheduler or a worker failed.
+- :class:`GraphRejected`: the scheduler refused the graph.
+- :class:`SchedulerUnreachable`: no scheduler answered at an address in time.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+
+__all__ = [
+    "CancelledError",
+    "CommError",
+    "GraphRejected",
+    "KaonError",
+    "KilledWorker",
+    "SchedulerUnreachable",
+    "TaskError",
+]
+
+
+class KaonError(Exception):
+    """Base class of the errors of a Kaon cluster."""
+
+
+class TaskError(KaonError):
+    """A task of a computation failed.
+
+    Attributes
+    ----------
+    key : str
+        The failing task, as ``('layer-name', i, j, ...)`` with its block index.
+    message : str
+        What the task reported.
+    worker : str
+        The worker it failed on (empty when unknown).
+    """
+
+    def __init__(self, text: str, key: str = "", message: str = "", worker: str = "") -> None:
+        super().__init__(text)
+        self.text = text
+        self.key = key
+        self.message = message
+        self.worker = worker
+
+    def __reduce__(self):  # type: ignore[override]
+        return (type(self), (self.text, self.key, self.message, self.worker))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class KilledWorker(TaskError):
+    """A task was running on workers that died, as many times as allowed
+    (the scheduler's ``allowed_failures``): it is probably what kills them."""
+
+
+class CancelledError(KaonError, concurrent.futures.CancelledError):
+    """The computation was cancelled before it finished."""
+
+
+class CommError(KaonError, ConnectionError):
+    """Talking to the scheduler or to a worker failed."""
+
+
+class GraphRejected(KaonError, ValueError):
+    """The scheduler refused a graph as invalid."""
+
+
+class SchedulerUnreachable(KaonError, TimeoutError):
+    """No scheduler answered at ``address`` within the timeout."""
+
+    def __init__(self, text: str, address: str = "") -> None:
+        super().__init__(text)
+        self.text = text
+        self.address = address
+
+    def __reduce__(self):  # type: ignore[override]
+        return (type(self), (self.text, self.address))
+
+    def __str__(self) -> str:
+        return self.text
