@@ -7,6 +7,7 @@
 
 pub mod array;
 mod client;
+pub mod ntuple;
 
 pub use array::{Array, ArrayError, lower, seed_expression};
 pub use client::{Client, ClientError, GraphHandle};

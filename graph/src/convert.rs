@@ -2,6 +2,10 @@
 
 use crate::graph::{Blockwise, ChunkReduce, Combine, Layer, LayerOp};
 use crate::grid::ChunkGrid;
+use crate::ntuple::{
+    BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
+    Step,
+};
 use crate::program::{BinaryOp, Distribution, Fault, Instr, Program, ReduceOp, UnaryOp};
 use crate::{Graph, GraphError, LayerId};
 use kaon_proto as pb;
@@ -41,6 +45,9 @@ impl Graph {
                     axes: c.axes.iter().map(|&a| a as usize).collect(),
                     split_every: c.split_every,
                 }),
+                Some(pb::layer::Op::Ntuple(n)) => {
+                    LayerOp::Ntuple(ntuple_from_proto(n).map_err(&at)?)
+                }
                 None => return Err(at("has no operation".into())),
             };
             layers.push(Layer {
@@ -74,6 +81,7 @@ impl Graph {
                             axes: c.axes.iter().map(|&a| a as u32).collect(),
                             split_every: c.split_every,
                         }),
+                        LayerOp::Ntuple(n) => pb::layer::Op::Ntuple(ntuple_to_proto(n)),
                     }),
                 })
                 .collect(),
@@ -94,6 +102,186 @@ pub fn grid_to_proto(g: &ChunkGrid) -> pb::ChunkGrid {
             .iter()
             .map(|s| pb::AxisChunks { sizes: s.clone() })
             .collect(),
+    }
+}
+
+const PRIMS: [(pb::NtuplePrim, Prim); 11] = [
+    (pb::NtuplePrim::Bool, Prim::Bool),
+    (pb::NtuplePrim::I8, Prim::I8),
+    (pb::NtuplePrim::U8, Prim::U8),
+    (pb::NtuplePrim::I16, Prim::I16),
+    (pb::NtuplePrim::U16, Prim::U16),
+    (pb::NtuplePrim::I32, Prim::I32),
+    (pb::NtuplePrim::U32, Prim::U32),
+    (pb::NtuplePrim::I64, Prim::I64),
+    (pb::NtuplePrim::U64, Prim::U64),
+    (pb::NtuplePrim::F32, Prim::F32),
+    (pb::NtuplePrim::F64, Prim::F64),
+];
+
+fn prim_from_proto(p: i32, branch: &str) -> Result<Prim, String> {
+    PRIMS
+        .iter()
+        .find(|(q, _)| *q as i32 == p)
+        .map(|(_, t)| *t)
+        .ok_or_else(|| format!("declares branch '{branch}' with an unknown type ({p})"))
+}
+
+fn prim_to_proto(p: Prim) -> i32 {
+    PRIMS.iter().find(|(_, t)| *t == p).unwrap().0 as i32
+}
+
+fn ntuple_from_proto(n: &pb::NtupleScan) -> Result<NtupleScan, String> {
+    use pb::ntuple_branch::Kind as BKind;
+    use pb::ntuple_reducer::Kind as RKind;
+    use pb::ntuple_scan::Output;
+    use pb::ntuple_step::Kind as SKind;
+    let branches = n
+        .branches
+        .iter()
+        .map(|b| {
+            let kind = match &b.kind {
+                Some(BKind::Scalar(p)) => BranchKind::Scalar(prim_from_proto(*p, &b.name)?),
+                Some(BKind::List(p)) => BranchKind::List(prim_from_proto(*p, &b.name)?),
+                Some(BKind::Other(why)) => BranchKind::Other(why.clone()),
+                None => return Err(format!("declares branch '{}' without a type", b.name)),
+            };
+            Ok(BranchDecl {
+                name: b.name.clone(),
+                kind,
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let steps = n
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| match &s.kind {
+            Some(SKind::Define(d)) => Ok(Step::Define {
+                name: d.name.clone(),
+                expr: d.expr.clone(),
+            }),
+            Some(SKind::Filter(f)) => Ok(Step::Filter(f.clone())),
+            None => Err(format!("step {i} is empty")),
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let output = match &n.output {
+        Some(Output::Reduce(r)) => NtupleOutput::Reduce(
+            r.reducers
+                .iter()
+                .enumerate()
+                .map(|(i, r)| match &r.kind {
+                    Some(RKind::Count(_)) => Ok(Reducer::Count),
+                    Some(RKind::Sum(e)) => Ok(Reducer::Sum(e.clone())),
+                    Some(RKind::Histogram(h)) => Ok(Reducer::Histogram(HistSpec {
+                        axes: h
+                            .axes
+                            .iter()
+                            .map(|a| HistAxis {
+                                expr: a.expr.clone(),
+                                bins: a.bins,
+                                low: a.low,
+                                high: a.high,
+                            })
+                            .collect(),
+                        weight: (!h.weight.is_empty()).then(|| h.weight.clone()),
+                    })),
+                    None => Err(format!("reducer {i} is empty")),
+                })
+                .collect::<Result<Vec<_>, String>>()?,
+        ),
+        Some(Output::Table(t)) => NtupleOutput::Table(t.names.clone()),
+        None => return Err("has no output".into()),
+    };
+    Ok(NtupleScan {
+        tree: n.tree.clone(),
+        files: n.files.clone(),
+        partitions: n
+            .partitions
+            .iter()
+            .map(|p| Partition {
+                file: p.file,
+                start: p.start,
+                stop: p.stop,
+            })
+            .collect(),
+        branches,
+        steps,
+        output,
+    })
+}
+
+fn ntuple_to_proto(n: &NtupleScan) -> pb::NtupleScan {
+    use pb::ntuple_branch::Kind as BKind;
+    use pb::ntuple_reducer::Kind as RKind;
+    use pb::ntuple_scan::Output;
+    use pb::ntuple_step::Kind as SKind;
+    pb::NtupleScan {
+        tree: n.tree.clone(),
+        files: n.files.clone(),
+        partitions: n
+            .partitions
+            .iter()
+            .map(|p| pb::NtuplePartition {
+                file: p.file,
+                start: p.start,
+                stop: p.stop,
+            })
+            .collect(),
+        branches: n
+            .branches
+            .iter()
+            .map(|b| pb::NtupleBranch {
+                name: b.name.clone(),
+                kind: Some(match &b.kind {
+                    BranchKind::Scalar(p) => BKind::Scalar(prim_to_proto(*p)),
+                    BranchKind::List(p) => BKind::List(prim_to_proto(*p)),
+                    BranchKind::Other(why) => BKind::Other(why.clone()),
+                }),
+            })
+            .collect(),
+        steps: n
+            .steps
+            .iter()
+            .map(|s| pb::NtupleStep {
+                kind: Some(match s {
+                    Step::Define { name, expr } => SKind::Define(pb::NtupleDefine {
+                        name: name.clone(),
+                        expr: expr.clone(),
+                    }),
+                    Step::Filter(f) => SKind::Filter(f.clone()),
+                }),
+            })
+            .collect(),
+        output: Some(match &n.output {
+            NtupleOutput::Reduce(rs) => Output::Reduce(pb::NtupleReducers {
+                reducers: rs
+                    .iter()
+                    .map(|r| pb::NtupleReducer {
+                        kind: Some(match r {
+                            Reducer::Count => RKind::Count(true),
+                            Reducer::Sum(e) => RKind::Sum(e.clone()),
+                            Reducer::Histogram(h) => RKind::Histogram(pb::NtupleHistogram {
+                                axes: h
+                                    .axes
+                                    .iter()
+                                    .map(|a| pb::HistAxis {
+                                        expr: a.expr.clone(),
+                                        bins: a.bins,
+                                        low: a.low,
+                                        high: a.high,
+                                    })
+                                    .collect(),
+                                weight: h.weight.clone().unwrap_or_default(),
+                            }),
+                        }),
+                    })
+                    .collect(),
+            }),
+            NtupleOutput::Table(names) => Output::Table(pb::NtupleColumns {
+                names: names.clone(),
+            }),
+        }),
     }
 }
 
@@ -224,6 +412,7 @@ mod tests {
         for g in [
             sum_tree_graph(10, 3),
             seed_expression_graph([6, 4, 2], [3, 2, 2], 4),
+            crate::testing::ntuple_histogram_graph(&["/data/a.root", "/data/b.root"], 7, 50, 2),
         ] {
             let bytes = g.to_proto().encode_to_vec();
             let back = Graph::from_proto(&pb::Graph::decode(&bytes[..]).unwrap()).unwrap();
@@ -254,6 +443,92 @@ mod tests {
                 let _ = Graph::from_proto(&g);
             }
         }
+    }
+
+    #[test]
+    fn ntuple_layers_round_trip_every_variant() {
+        use crate::ntuple::*;
+        let g = crate::testing::ntuple_histogram_graph(&["a.root"], 3, 10, 2);
+        let mut layers = g.layers().to_vec();
+        let LayerOp::Ntuple(s) = &mut layers[0].op else {
+            panic!()
+        };
+        s.branches.push(BranchDecl {
+            name: "tag".into(),
+            kind: BranchKind::Other("strings".into()),
+        });
+        s.branches.push(BranchDecl {
+            name: "w".into(),
+            kind: BranchKind::Scalar(Prim::F64),
+        });
+        s.output = NtupleOutput::Reduce(vec![
+            Reducer::Sum("w".into()),
+            Reducer::Histogram(HistSpec {
+                axes: vec![
+                    HistAxis {
+                        expr: "lep_pt".into(),
+                        bins: 3,
+                        low: 0.0,
+                        high: 1.0,
+                    },
+                    HistAxis {
+                        expr: "lep_eta".into(),
+                        bins: 4,
+                        low: -2.5,
+                        high: 2.5,
+                    },
+                ],
+                weight: Some("w".into()),
+            }),
+        ]);
+        let grid = s.grid().unwrap();
+        layers.truncate(1);
+        let (out, _) =
+            crate::push_tree_reduction(&mut layers, 0, &grid, ReduceOp::Sum, &[0], 2, "c");
+        let g = Graph::new(layers, vec![out]).unwrap();
+        let back = Graph::from_proto(&g.to_proto()).unwrap();
+        assert_eq!(back.layers(), g.layers());
+        assert_eq!(back.grid(0).chunks()[1], vec![1 + 5 * 6 * 2]);
+
+        let table = crate::testing::ntuple_histogram_graph(&["a.root"], 3, 10, 2);
+        let mut layers = table.layers()[..1].to_vec();
+        if let LayerOp::Ntuple(s) = &mut layers[0].op {
+            s.output = NtupleOutput::Table(vec!["mll".into(), "lep_pt".into()]);
+        }
+        let g = Graph::new(layers, vec![0]).unwrap();
+        let back = Graph::from_proto(&g.to_proto()).unwrap();
+        assert_eq!(back.layers(), g.layers());
+    }
+
+    #[test]
+    fn malformed_ntuple_layers_are_refused() {
+        let good = crate::testing::ntuple_histogram_graph(&["a.root"], 3, 10, 2).to_proto();
+        let mut p = good.clone();
+        if let Some(pb::layer::Op::Ntuple(n)) = &mut p.layers[0].op {
+            n.branches[0].kind = Some(pb::ntuple_branch::Kind::Scalar(77));
+        }
+        let err = Graph::from_proto(&p).unwrap_err().to_string();
+        assert!(err.contains("'dilepton'") && err.contains("lep_n"), "{err}");
+        let mut p = good.clone();
+        if let Some(pb::layer::Op::Ntuple(n)) = &mut p.layers[0].op {
+            n.output = None;
+        }
+        assert!(
+            Graph::from_proto(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("no output")
+        );
+        let mut p = good;
+        if let Some(pb::layer::Op::Ntuple(n)) = &mut p.layers[0].op {
+            n.partitions[1].file = 9;
+        }
+        assert!(
+            Graph::from_proto(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("file 9")
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! [`Graph::inputs_of`] and [`Graph::dependents_of`] instead of shipping task lists.
 
 use crate::grid::ChunkGrid;
+use crate::ntuple::NtupleScan;
 use crate::program::{Instr, Program, ReduceOp};
 use crate::{GraphError, LayerId, TaskId};
 
@@ -21,6 +22,8 @@ pub struct Layer {
 pub enum LayerOp {
     Blockwise(Blockwise),
     Combine(Combine),
+    /// Reads partitions of ROOT trees (one task each) and runs an event program.
+    Ntuple(NtupleScan),
 }
 
 /// A fused program run on every chunk of `domain`, reading the same-index chunk of each
@@ -77,6 +80,7 @@ impl Graph {
                 message: msg,
             };
             let check_input = |input: LayerId| -> Result<(), GraphError> {
+                let table = |l: &Layer| matches!(&l.op, LayerOp::Ntuple(s) if s.produces_table());
                 if input as usize >= layers.len() {
                     Err(at(format!(
                         "reads layer {input}, which does not exist (the graph has {} layers)",
@@ -86,6 +90,11 @@ impl Graph {
                     Err(at(format!(
                         "reads layer {input} ('{}'), which is not before it: the graph has a \
                          cycle or its layers are not in dependency order",
+                        layers[input as usize].name
+                    )))
+                } else if table(&layers[input as usize]) {
+                    Err(at(format!(
+                        "reads layer {input} ('{}'), which produces tables, not arrays",
                         layers[input as usize].name
                     )))
                 } else {
@@ -129,6 +138,10 @@ impl Graph {
                         )));
                     }
                     input_grid.combined(&c.axes, c.split_every as u64)
+                }
+                LayerOp::Ntuple(scan) => {
+                    scan.compile().map_err(&at)?;
+                    scan.grid().map_err(&at)?
                 }
             };
             for input in layer_inputs(&layer.op) {
@@ -289,6 +302,7 @@ impl Graph {
                     }
                 }
             }
+            LayerOp::Ntuple(_) => {}
         }
     }
 
@@ -300,6 +314,8 @@ impl Graph {
                     layer: consumer,
                     chunk: task.chunk,
                 }),
+                // Reads no layer, so it is nobody's consumer.
+                LayerOp::Ntuple(_) => {}
                 LayerOp::Combine(c) => {
                     let in_grid = &self.grids[task.layer as usize];
                     let mut idx = in_grid.block_index(task.chunk);
@@ -343,6 +359,7 @@ pub fn layer_inputs(op: &LayerOp) -> Vec<LayerId> {
     match op {
         LayerOp::Blockwise(b) => b.inputs.clone(),
         LayerOp::Combine(c) => vec![c.input],
+        LayerOp::Ntuple(_) => vec![],
     }
 }
 
@@ -495,6 +512,7 @@ mod tests {
         for g in [
             sum_tree_graph(37, 4),
             seed_expression_graph([9, 8, 3], [2, 3, 2], 3),
+            crate::testing::ntuple_histogram_graph(&["a.root", "b.root"], 11, 100, 3),
         ] {
             let mut inputs = Vec::new();
             let mut deps = Vec::new();
@@ -533,6 +551,57 @@ mod tests {
                 chunk: 36
             }]
         );
+    }
+
+    #[test]
+    fn ntuple_layers_are_roots_and_reduce_by_tree() {
+        let g = crate::testing::ntuple_histogram_graph(&["a.root"], 10, 1000, 4);
+        // 10 partitions -> 3 -> 1
+        assert_eq!(g.layers().len(), 3);
+        assert_eq!(g.layer_tasks(0), 10);
+        assert_eq!(g.grid(0).chunks(), &[vec![1; 10], vec![53]]);
+        assert_eq!(g.grid(2).chunks(), &[vec![1], vec![53]]);
+        let mut inputs = Vec::new();
+        g.inputs_of(TaskId { layer: 0, chunk: 4 }, &mut inputs);
+        assert!(inputs.is_empty());
+        g.inputs_of(TaskId { layer: 1, chunk: 2 }, &mut inputs);
+        assert_eq!(
+            inputs,
+            vec![TaskId { layer: 0, chunk: 8 }, TaskId { layer: 0, chunk: 9 }]
+        );
+        let p = crate::depth_first_priorities(&g);
+        assert_eq!(p.len() as u64, g.num_tasks());
+        assert_eq!(
+            g.task_key(TaskId { layer: 0, chunk: 7 }),
+            "('dilepton', 7, 0)"
+        );
+    }
+
+    #[test]
+    fn bad_ntuple_layers_are_refused_with_their_name() {
+        let g = crate::testing::ntuple_histogram_graph(&["a.root"], 2, 10, 2);
+        let mut layers = g.layers().to_vec();
+        if let LayerOp::Ntuple(s) = &mut layers[0].op {
+            s.steps[0] = crate::Step::Filter("lep_n == 2 &&".into());
+        }
+        let err = Graph::new(layers, g.outputs().to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("'dilepton'") && err.contains("filter 1"),
+            "{err}"
+        );
+        assert!(err.contains("column 14"), "{err}");
+
+        // Tables cannot be summed.
+        let mut layers = g.layers().to_vec();
+        if let LayerOp::Ntuple(s) = &mut layers[0].op {
+            s.output = crate::NtupleOutput::Table(vec!["lep_pt".into()]);
+        }
+        let err = Graph::new(layers, g.outputs().to_vec())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("produces tables"), "{err}");
     }
 
     #[test]

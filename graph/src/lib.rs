@@ -8,10 +8,16 @@
 //! ([`depth_first_priorities`]) are pure functions of the graph, so every process can
 //! compute them instead of shipping task lists. [`Graph::from_proto`] validates graphs
 //! received from the network.
+//!
+//! [`ntuple`] layers read partitions of ROOT trees and run an event program written in
+//! the expression language of [`expr`] (parsed and type-checked here, evaluated by the
+//! worker's kernels).
 
 mod convert;
+pub mod expr;
 mod graph;
 mod grid;
+pub mod ntuple;
 mod order;
 mod program;
 mod reduction;
@@ -20,6 +26,10 @@ pub mod testing;
 pub use convert::{grid_from_proto, grid_to_proto};
 pub use graph::{Blockwise, ChunkReduce, Combine, Graph, Layer, LayerOp, MAX_TASKS, layer_inputs};
 pub use grid::{ChunkGrid, MAX_NDIM};
+pub use ntuple::{
+    BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
+    Step, plan_partitions,
+};
 pub use order::depth_first_priorities;
 pub use program::{
     BinaryOp, DType, Distribution, Fault, Instr, Program, ReduceOp, UnaryOp, ValueId,

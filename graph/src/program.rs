@@ -8,7 +8,8 @@
 use kaon_proto as pb;
 
 /// Element types. Kernels of this release compute in `F64`; the others travel on the
-/// wire so that the array library can grow into them.
+/// wire so that the array library can grow into them. `Table` is not an element type:
+/// a table chunk (an Arrow record batch) travels as an Arrow IPC stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F64,
@@ -17,14 +18,16 @@ pub enum DType {
     I32,
     U8,
     Bool,
+    Table,
 }
 
 impl DType {
+    /// Bytes per element (1 for `Table`, whose chunks are measured in bytes).
     pub fn itemsize(self) -> usize {
         match self {
             DType::F64 | DType::I64 => 8,
             DType::F32 | DType::I32 => 4,
-            DType::U8 | DType::Bool => 1,
+            DType::U8 | DType::Bool | DType::Table => 1,
         }
     }
 
@@ -37,6 +40,7 @@ impl DType {
             DType::I32 => "int32",
             DType::U8 => "uint8",
             DType::Bool => "bool",
+            DType::Table => "table",
         }
     }
 
@@ -48,6 +52,7 @@ impl DType {
             pb::Dtype::I32 => DType::I32,
             pb::Dtype::U8 => DType::U8,
             pb::Dtype::Bool => DType::Bool,
+            pb::Dtype::Table => DType::Table,
             pb::Dtype::Unspecified => return None,
         })
     }
@@ -60,6 +65,7 @@ impl DType {
             DType::I32 => pb::Dtype::I32,
             DType::U8 => pb::Dtype::U8,
             DType::Bool => pb::Dtype::Bool,
+            DType::Table => pb::Dtype::Table,
         }
     }
 }

@@ -15,17 +15,26 @@
 //!
 //! Random chunks come from the counter-based generator [`uniform`]: any element of any
 //! chunk is a pure function of (seed, chunk index, element index).
+//!
+//! An ntuple layer's task ([`ntuple`]) reads one partition of a ROOT tree with
+//! `kaon-ntuple` and evaluates the layer's event program column by column; it produces
+//! a float64 chunk of histograms, counts and sums, or a table chunk
+//! ([`ChunkData::Table`], an Arrow record batch that travels and spills as an Arrow
+//! IPC stream).
 
 mod eval;
 mod math;
+pub mod ntuple;
 mod reduce;
 
+use arrow_array::RecordBatch;
 use kaon_graph::{Blockwise, Combine, DType, Fault, Graph, Instr, LayerOp, TaskId};
 
 use crate::eval::Plan;
 use crate::reduce::Source;
 
-/// One chunk of an array: its shape and its values in C order.
+/// One chunk of an array (its shape and its values in C order), or one table chunk
+/// (its shape in the layer's grid, and an Arrow record batch).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Chunk {
     pub shape: Vec<u64>,
@@ -36,6 +45,8 @@ pub struct Chunk {
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChunkData {
     F64(Vec<f64>),
+    /// Rows of a table: what ntuple layers that collect columns produce.
+    Table(RecordBatch),
 }
 
 impl Chunk {
@@ -48,16 +59,26 @@ impl Chunk {
         }
     }
 
-    pub fn dtype(&self) -> DType {
-        match self.data {
-            ChunkData::F64(_) => DType::F64,
+    /// A table chunk; `shape` is the chunk's shape in its layer's grid.
+    pub fn table(shape: Vec<u64>, batch: RecordBatch) -> Chunk {
+        Chunk {
+            shape,
+            data: ChunkData::Table(batch),
         }
     }
 
-    /// Number of values held.
+    pub fn dtype(&self) -> DType {
+        match self.data {
+            ChunkData::F64(_) => DType::F64,
+            ChunkData::Table(_) => DType::Table,
+        }
+    }
+
+    /// Number of values held (rows of a table).
     pub fn len(&self) -> usize {
         match &self.data {
             ChunkData::F64(v) => v.len(),
+            ChunkData::Table(t) => t.num_rows(),
         }
     }
 
@@ -65,18 +86,31 @@ impl Chunk {
         self.len() == 0
     }
 
-    /// Bytes of the values (as written by [`Chunk::write_le_bytes`]).
+    /// Bytes the chunk takes: its values (as written by [`Chunk::write_le_bytes`]), or
+    /// the memory of a table's buffers.
     pub fn nbytes(&self) -> usize {
-        self.len() * self.dtype().itemsize()
+        match &self.data {
+            ChunkData::F64(v) => v.len() * 8,
+            ChunkData::Table(t) => t.get_array_memory_size(),
+        }
     }
 
     pub fn as_f64(&self) -> Option<&[f64]> {
         match &self.data {
             ChunkData::F64(v) => Some(v),
+            ChunkData::Table(_) => None,
         }
     }
 
-    /// Appends the values as raw little-endian bytes.
+    pub fn as_table(&self) -> Option<&RecordBatch> {
+        match &self.data {
+            ChunkData::Table(t) => Some(t),
+            ChunkData::F64(_) => None,
+        }
+    }
+
+    /// Appends the chunk's bytes as they travel and spill: raw little-endian values, or
+    /// for a table an Arrow IPC stream (schema, then the batch).
     pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
         match &self.data {
             ChunkData::F64(v) => {
@@ -85,16 +119,28 @@ impl Chunk {
                     out.extend_from_slice(&x.to_le_bytes());
                 }
             }
+            ChunkData::Table(t) => {
+                let start = out.len();
+                if write_ipc(t, out).is_err() {
+                    // Unreachable for the types tables hold; what is left reads back as
+                    // an error, never as a wrong table.
+                    out.truncate(start);
+                }
+            }
         }
     }
 
-    /// A chunk from raw little-endian bytes; the length must be `product(shape) *
-    /// itemsize`.
+    /// A chunk from the bytes [`Chunk::write_le_bytes`] writes: for arrays, raw
+    /// little-endian values (`product(shape) * itemsize` bytes); for tables, an Arrow
+    /// IPC stream.
     pub fn from_le_bytes(
         dtype: DType,
         shape: Vec<u64>,
         bytes: &[u8],
     ) -> Result<Chunk, KernelError> {
+        if dtype == DType::Table {
+            return Ok(Chunk::table(shape, read_ipc(bytes)?));
+        }
         if dtype != DType::F64 {
             return Err(KernelError::UnsupportedDtype {
                 dtype: dtype.name(),
@@ -118,6 +164,34 @@ impl Chunk {
             .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
             .collect();
         Ok(Chunk::f64(shape, values))
+    }
+}
+
+fn write_ipc(t: &RecordBatch, out: &mut Vec<u8>) -> Result<(), arrow_schema::ArrowError> {
+    let mut w = arrow_ipc::writer::StreamWriter::try_new(out, &t.schema())?;
+    w.write(t)?;
+    w.finish()
+}
+
+/// The one record batch of an Arrow IPC stream (batches are concatenated; a stream
+/// with none is an empty table of its schema).
+pub fn read_ipc(bytes: &[u8]) -> Result<RecordBatch, KernelError> {
+    let bad = |e: arrow_schema::ArrowError| KernelError::Table {
+        message: e.to_string(),
+    };
+    if bytes.is_empty() {
+        return Err(KernelError::Table {
+            message: "empty bytes where an Arrow IPC stream was expected".into(),
+        });
+    }
+    let reader =
+        arrow_ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None).map_err(bad)?;
+    let schema = reader.schema();
+    let batches = reader.collect::<Result<Vec<_>, _>>().map_err(bad)?;
+    match batches.len() {
+        0 => Ok(RecordBatch::new_empty(schema)),
+        1 => Ok(batches.into_iter().next().unwrap()),
+        _ => arrow_select::concat::concat_batches(&schema, &batches).map_err(bad),
     }
 }
 
@@ -184,6 +258,19 @@ pub enum KernelError {
     TooLarge { what: String },
     #[error("task {task}: invalid program: {message}")]
     InvalidProgram { task: String, message: String },
+    #[error(
+        "task {task} failed on entries {start}..{stop} of tree \"{tree}\" in {file}: {message}"
+    )]
+    Ntuple {
+        task: String,
+        file: String,
+        tree: String,
+        start: u64,
+        stop: u64,
+        message: String,
+    },
+    #[error("bad table chunk: {message}")]
+    Table { message: String },
 }
 
 /// Element `element` (C-order index inside the chunk) of chunk `chunk` (linear chunk
@@ -232,6 +319,7 @@ pub fn run_task(
     match &graph.layer(task.layer).op {
         LayerOp::Blockwise(b) => run_blockwise(graph, task, b, inputs, opts),
         LayerOp::Combine(c) => run_combine(graph, task, c, inputs),
+        LayerOp::Ntuple(scan) => ntuple::run_scan(graph, task, scan, inputs),
     }
 }
 
