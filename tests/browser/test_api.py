@@ -2,7 +2,6 @@
 /metrics as Prometheus text, the path prefix, and the token on changing endpoints."""
 
 import json
-import signal
 import subprocess
 import time
 import urllib.error
@@ -12,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from test_dashboard import kaon_binary, wait_for
+from test_dashboard import kaon_binary, local_cluster, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "docs" / "dashboard-api.schema.json").read_text())
@@ -45,33 +44,10 @@ def post(url, body, token=None):
 
 @pytest.fixture()
 def cluster():
-    proc = subprocess.Popen(
-        [
-            kaon_binary(),
-            "local",
-            "--workers",
-            "1",
-            "--threads-per-worker",
-            "1",
-            "--port",
-            "0",
-            "--dashboard-port",
-            "0",
-            "--dashboard-prefix",
-            "/user/alice/proxy/8787",
-            "--token",
-            "s3cret",
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        address = proc.stdout.readline().strip().removeprefix("Scheduler at ")
-        status = proc.stdout.readline().strip().removeprefix("Dashboard at ")
-        yield address, status.removesuffix("/status")
-    finally:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+    with local_cluster(
+        "--dashboard-prefix", "/user/alice/proxy/8787", "--token", "s3cret"
+    ) as c:
+        yield c
 
 
 def test_api_follows_its_schema_behind_a_prefix(cluster):

@@ -6,6 +6,7 @@ the workers, and presses the scale control; the number of worker processes must 
 A screenshot is saved to test-artifacts/dashboard.png.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -50,32 +51,30 @@ def wait_for(predicate, timeout=30.0, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture()
-def cluster():
+@contextlib.contextmanager
+def local_cluster(*extra: str):
+    """`kaon local` with one worker on free ports; yields (scheduler address, dashboard
+    base URL) and stops it with Ctrl-C."""
     proc = subprocess.Popen(
-        [
-            kaon_binary(),
-            "local",
-            "--workers",
-            "1",
-            "--threads-per-worker",
-            "1",
-            "--port",
-            "0",
-            "--dashboard-port",
-            "0",
-        ],
+        [kaon_binary(), "local", "--workers", "1", "--threads-per-worker", "1"]
+        + ["--port", "0", "--dashboard-port", "0", *extra],
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         address = proc.stdout.readline().strip().removeprefix("Scheduler at ")
         status = proc.stdout.readline().strip().removeprefix("Dashboard at ")
-        assert re.match(r"http://127\.0\.0\.1:\d+/status$", status), status
+        assert re.match(r"http://127\.0\.0\.1:\d+(/.*)?/status$", status), status
         yield address, status.removesuffix("/status")
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
+
+
+@pytest.fixture()
+def cluster():
+    with local_cluster() as c:
+        yield c
 
 
 @pytest.fixture()
