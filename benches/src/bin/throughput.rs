@@ -24,14 +24,27 @@ struct Args {
     dask_tasks: u64,
     #[arg(long, default_value_t = 5)]
     reps: usize,
+    /// Use this running cluster (host:port) instead of starting `kaon local`, e.g. to
+    /// measure with a dashboard page open.
+    #[arg(long)]
+    scheduler: Option<String>,
 }
 
 fn main() {
     let args = Args::parse();
-    let cluster = LocalProcess::start(&args.kaon, 2, 1);
+    let cluster = match &args.scheduler {
+        Some(_) => None,
+        None => Some(LocalProcess::start(&args.kaon, 2, 1)),
+    };
+    let address = args
+        .scheduler
+        .clone()
+        .unwrap_or_else(|| cluster.as_ref().unwrap().address.clone());
+    let mut roots = vec![std::process::id()];
+    roots.extend(cluster.as_ref().map(|c| c.pid()));
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (times, executed, peak) = rt.block_on(async {
-        let client = Client::connect(&cluster.address, Duration::from_secs(30))
+        let client = Client::connect(&address, Duration::from_secs(30))
             .await
             .unwrap();
         let x = Array::ones(&[args.tasks], &[1]).unwrap().sum(None).unwrap();
@@ -39,7 +52,7 @@ fn main() {
         // Warm-up, then timed repetitions.
         let r = client.compute(&[&x], |_| {}).await.unwrap();
         assert_eq!(r[0].iter().next().copied(), Some(args.tasks as f64));
-        let sampler = PeakSampler::start(vec![cluster.pid(), std::process::id()]);
+        let sampler = PeakSampler::start(roots);
         let mut times = Vec::new();
         for _ in 0..args.reps {
             let t0 = Instant::now();

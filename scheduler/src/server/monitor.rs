@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 /// Task runs and transfers kept for the task stream.
 const STREAM_RECORDS: usize = 20_000;
 /// At most this many stream records per update sent to a page.
-pub(crate) const STREAM_PER_UPDATE: usize = 2_000;
+pub(crate) const STREAM_PER_UPDATE: usize = 500;
 /// One sample a second, ten minutes of history.
 const SAMPLES: usize = 600;
 const ERRORS: usize = 100;
