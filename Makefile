@@ -90,6 +90,9 @@ bench-seed: bench-venv
 ## The ROOT reader against uproot on a 2M-event dilepton ntuple.
 bench-ntuple: test-data
 	KAON_NTUPLE_BENCH=1 worker/ntuple/tests/data/venv/bin/python worker/ntuple/tests/gen_data.py worker/ntuple/tests/data/synthetic
+	$(CARGO) build --release -p kaon-cli -p kaon-benches
+	./target/release/ntuple --kaon target/release/kaon --python worker/ntuple/tests/data/venv/bin/python \
+		--file worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root --file worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root --reps 5
 	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
 	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
 

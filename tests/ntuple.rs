@@ -496,7 +496,9 @@ async fn kaon_histogram_writes_the_histogram_as_json() {
         .args(["--define", &format!("mll={MLL}"), "--filter", PT_CUTS])
         .args(["--hist", "mll", "--output"])
         .arg(&out)
-        .args(["--step-size", "4000"])
+        .arg("--root-output")
+        .arg(dir.path().join("mll.root"))
+        .args(["--step-size", "4000", "--name", "mll"])
         .env("KAON_BINS", "100")
         .env("KAON_RANGE", "0,500")
         .output()
@@ -522,6 +524,20 @@ async fn kaon_histogram_writes_the_histogram_as_json() {
         Some("mll"),
         "steps keep the command line's order"
     );
+    // The TH1D, as uproot reads it.
+    let th1 = reference(
+        r#"
+import json, sys, uproot
+h = uproot.open(sys.argv[1])["mll"]
+print(json.dumps({"class": h.classname, "values": h.values(flow=True).tolist(),
+                  "edges": h.axis().edges().tolist(), "title": h.title}))
+"#,
+        &[dir.path().join("mll.root").display().to_string()],
+    );
+    assert_eq!(th1["class"].as_str(), Some("TH1D"));
+    assert_eq!(floats(&th1["values"]), counts, "TH1D bin contents");
+    assert_eq!(floats(&th1["edges"]), floats(&json["edges"]));
+    assert_eq!(th1["title"].as_str(), Some("mll"));
 
     // Against a running cluster, weighted, with flags from the environment; and a bad
     // expression is refused with its column before anything runs.

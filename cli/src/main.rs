@@ -29,7 +29,7 @@ enum Command {
     /// Compute (arcsin(x) + arccos(y)).sum(axis=(1,2)) on an embedded local cluster.
     Demo(DemoArgs),
     /// Fill a histogram from ROOT ntuples on a cluster: select events, define
-    /// columns, and write the histogram as JSON.
+    /// columns, and write the histogram as JSON (and as a ROOT TH1D with --root-output).
     #[command(after_help = HISTOGRAM_HELP)]
     Histogram(HistogramArgs),
     /// Print the workers of a running cluster.
@@ -217,7 +217,10 @@ struct HistogramArgs {
     /// Where to write the histogram as JSON.
     #[arg(long, short, env = "KAON_OUTPUT", default_value = "histogram.json")]
     output: std::path::PathBuf,
-    /// Name of the histogram (in the JSON).
+    /// Also write the histogram as a TH1D (named --name) into this ROOT file.
+    #[arg(long, env = "KAON_ROOT_OUTPUT", value_name = "FILE")]
+    root_output: Option<std::path::PathBuf>,
+    /// Name of the histogram (in the JSON, and of the TH1D).
     #[arg(long, env = "KAON_HIST_NAME", default_value = "h")]
     name: String,
     /// Title of the histogram (default: the expression).
@@ -627,13 +630,21 @@ async fn histogram(args: HistogramArgs, steps: Vec<kaon_graph::Step>) -> Result<
     let text = serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?;
     std::fs::write(&args.output, text + "\n")
         .map_err(|e| format!("cannot write {}: {e}", args.output.display()))?;
+    if let Some(path) = &args.root_output {
+        h.write_root(path, &args.name, &title)
+            .map_err(|e| e.to_string())?;
+    }
     let (under, over) = h.flow();
+    let mut wrote = args.output.display().to_string();
+    if let Some(path) = &args.root_output {
+        wrote.push_str(&format!(" and {}", path.display()));
+    }
     println!(
-        "{} of {} events selected; {} in range, {under} below, {over} above; wrote {} in {:.2} s",
+        "{} of {} events selected; {} in range, {under} below, {over} above; wrote {wrote} in \
+         {:.2} s",
         selected,
         data.num_entries(),
         h.bin_values().iter().sum::<f64>(),
-        args.output.display(),
         started.elapsed().as_secs_f64()
     );
     Ok(())
@@ -658,6 +669,14 @@ fn histogram_json(
         .collect();
     let n = h.values.len();
     let variances = h.variances.as_ref();
+    // Unweighted counts are whole numbers: written as integers.
+    let number = |x: f64| -> serde_json::Value {
+        if args.weight.is_none() && x.fract() == 0.0 && (0.0..9.0e15).contains(&x) {
+            serde_json::json!(x as u64)
+        } else {
+            serde_json::json!(x)
+        }
+    };
     serde_json::json!({
         "name": args.name,
         "title": title,
@@ -666,9 +685,9 @@ fn histogram_json(
         "bins": h.axes[0].bins,
         "range": [h.axes[0].low, h.axes[0].high],
         "edges": h.edges[0],
-        "counts": h.bin_values(),
-        "underflow": h.values[0],
-        "overflow": h.values[n - 1],
+        "counts": h.bin_values().into_iter().map(number).collect::<Vec<_>>(),
+        "underflow": number(h.values[0]),
+        "overflow": number(h.values[n - 1]),
         "sumw2": variances.map(|v| v[1..n - 1].to_vec()),
         "sumw2_underflow": variances.map(|v| v[0]),
         "sumw2_overflow": variances.map(|v| v[n - 1]),

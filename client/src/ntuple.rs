@@ -48,6 +48,8 @@ use rayon::prelude::*;
 
 use crate::client::{Client, ClientError};
 
+mod th1;
+
 /// Entries per partition when none is given.
 pub const DEFAULT_STEP_SIZE: u64 = 100_000;
 
@@ -668,6 +670,46 @@ impl Histogram {
     /// Underflow and overflow of a 1-D histogram.
     pub fn flow(&self) -> (f64, f64) {
         (self.values[0], self.values[self.values.len() - 1])
+    }
+
+    /// The bytes of a ROOT file holding this 1-D histogram as a `TH1D` named `name`
+    /// (uncompressed; with its sums of squared weights when weighted).
+    pub fn to_root_file(&self, name: &str, title: &str) -> Result<Vec<u8>, DatasetError> {
+        let [axis] = &self.axes[..] else {
+            return Err(DatasetError::Invalid(format!(
+                "only 1-D histograms can be written as a TH1D; this one has {} axes",
+                self.axes.len()
+            )));
+        };
+        th1::th1d_file(
+            &th1::Th1d {
+                name,
+                title,
+                bins: axis.bins,
+                low: axis.low,
+                high: axis.high,
+                values: &self.values,
+                sumw2: self.variances.as_deref(),
+            },
+            name,
+        )
+        .map_err(DatasetError::Invalid)
+    }
+
+    /// Writes [`Histogram::to_root_file`] to `path`.
+    pub fn write_root(
+        &self,
+        path: &std::path::Path,
+        name: &str,
+        title: &str,
+    ) -> Result<(), DatasetError> {
+        let bytes = self.to_root_file(name, title)?;
+        std::fs::write(path, bytes).map_err(|source| {
+            DatasetError::from(kaon_ntuple::NtupleError::Io {
+                file: path.display().to_string(),
+                source,
+            })
+        })
     }
 }
 

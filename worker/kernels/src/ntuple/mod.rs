@@ -136,18 +136,114 @@ fn to_val(a: &ArrayRef, env: &Env) -> Option<Val> {
             });
         }
     };
-    let shared = env.values().find_map(|v| {
-        let o = match v {
-            Val::Num(Lane::Jagged(o, _)) | Val::Bool(Lane::Jagged(o, _)) => o,
-            _ => return None,
-        };
-        (*o.0 == offsets).then(|| o.clone())
-    });
-    let offsets = shared.unwrap_or_else(|| Offsets(Arc::new(offsets)));
+    let offsets = shared_offsets(offsets, env);
     Some(match values {
         FlatVal::Num(v) => Val::Num(Lane::Jagged(offsets, Arc::new(v))),
         FlatVal::Bool(v) => Val::Bool(Lane::Jagged(offsets, Arc::new(v))),
     })
+}
+
+/// The events of an Arrow column (primitives, or lists of them) where `mask` is true,
+/// as an expression value; jagged offsets are shared with an equal one in `env`.
+fn compact_raw(a: &ArrayRef, mask: &[bool], env: &Env) -> Option<Val> {
+    let (offsets, child): (Option<&[i32]>, &ArrayRef) = match a.data_type() {
+        DataType::List(_) => {
+            let l = a.as_list::<i32>();
+            (Some(l.value_offsets()), l.values())
+        }
+        dt if prim_of(dt).is_some() => (None, a),
+        _ => return None,
+    };
+    // Positions in `child` of the kept elements, as ranges.
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    let mut new_offsets: Vec<u32> = Vec::new();
+    match offsets {
+        Some(o) => {
+            new_offsets.push(0);
+            let mut at = 0u32;
+            for (i, &k) in mask.iter().enumerate() {
+                if k {
+                    let (s, e) = (o[i] as usize, o[i + 1] as usize);
+                    if e > s {
+                        match ranges.last_mut() {
+                            Some(r) if r.1 == s => r.1 = e,
+                            _ => ranges.push((s, e)),
+                        }
+                    }
+                    at += (e - s) as u32;
+                    new_offsets.push(at);
+                }
+            }
+        }
+        None => {
+            for (i, &k) in mask.iter().enumerate() {
+                if k {
+                    match ranges.last_mut() {
+                        Some(r) if r.1 == i => r.1 = i + 1,
+                        _ => ranges.push((i, i + 1)),
+                    }
+                }
+            }
+        }
+    }
+    macro_rules! take {
+        ($t:ty) => {{
+            let v = child.as_primitive::<$t>().values();
+            FlatVal::Num(
+                ranges
+                    .iter()
+                    .flat_map(|&(s, e)| v[s..e].iter().map(|&x| x as f64))
+                    .collect(),
+            )
+        }};
+    }
+    let values = match child.data_type() {
+        DataType::Boolean => {
+            let v = child.as_boolean();
+            FlatVal::Bool(
+                ranges
+                    .iter()
+                    .flat_map(|&(s, e)| (s..e).map(|j| v.value(j)))
+                    .collect(),
+            )
+        }
+        DataType::Int8 => take!(Int8Type),
+        DataType::UInt8 => take!(UInt8Type),
+        DataType::Int16 => take!(Int16Type),
+        DataType::UInt16 => take!(UInt16Type),
+        DataType::Int32 => take!(Int32Type),
+        DataType::UInt32 => take!(UInt32Type),
+        DataType::Int64 => take!(Int64Type),
+        DataType::UInt64 => take!(UInt64Type),
+        DataType::Float32 => take!(Float32Type),
+        DataType::Float64 => take!(Float64Type),
+        _ => return None,
+    };
+    if offsets.is_none() {
+        return Some(match values {
+            FlatVal::Num(v) => Val::Num(Lane::Event(Arc::new(v))),
+            FlatVal::Bool(v) => Val::Bool(Lane::Event(Arc::new(v))),
+        });
+    }
+    let offsets = shared_offsets(new_offsets, env);
+    Some(match values {
+        FlatVal::Num(v) => Val::Num(Lane::Jagged(offsets, Arc::new(v))),
+        FlatVal::Bool(v) => Val::Bool(Lane::Jagged(offsets, Arc::new(v))),
+    })
+}
+
+/// Offsets equal to those of a jagged value in `env` are that value's (so operations
+/// on both compare pointers, not contents).
+fn shared_offsets(offsets: Vec<u32>, env: &Env) -> Offsets {
+    env.values()
+        .find_map(|v| {
+            let o = match v {
+                Val::Num(Lane::Jagged(o, _)) | Val::Bool(Lane::Jagged(o, _)) => o,
+                _ => return None,
+            };
+            (*o.0 == offsets).then(|| o.clone())
+        })
+        .unwrap_or_else(|| Offsets(Arc::new(offsets)))
 }
 
 /// `a[idx]` per event, straight from an Arrow list column of primitives (no conversion
@@ -170,18 +266,21 @@ fn index_raw(a: &ArrayRef, idx: &Lane<f64>) -> Option<Result<Val, String>> {
             .contains(&k)
             .then(|| offsets[i] as usize + k as usize)
     };
-    let ks: Vec<f64> = match idx {
-        Lane::Const(k) => vec![*k; n],
-        Lane::Event(v) if v.len() == n => v.to_vec(),
+    let ks: &[f64] = match idx {
+        Lane::Const(_) => &[],
+        Lane::Event(v) if v.len() == n => v,
         _ => return Some(Err("an index that is not one value per event".into())),
+    };
+    let k_of = |i: usize| match idx {
+        Lane::Const(k) => *k,
+        _ => ks[i],
     };
     macro_rules! pick {
         ($t:ty) => {{
             let v = child.as_primitive::<$t>().values();
             Val::Num(Lane::Event(Arc::new(
-                ks.iter()
-                    .enumerate()
-                    .map(|(i, &k)| at(i, k).map_or(f64::NAN, |j| v[j] as f64))
+                (0..n)
+                    .map(|i| at(i, k_of(i)).map_or(f64::NAN, |j| v[j] as f64))
                     .collect(),
             )))
         }};
@@ -190,9 +289,8 @@ fn index_raw(a: &ArrayRef, idx: &Lane<f64>) -> Option<Result<Val, String>> {
         DataType::Boolean => {
             let v = child.as_boolean();
             Val::Bool(Lane::Event(Arc::new(
-                ks.iter()
-                    .enumerate()
-                    .map(|(i, &k)| at(i, k).is_some_and(|j| v.value(j)))
+                (0..n)
+                    .map(|i| at(i, k_of(i)).is_some_and(|j| v.value(j)))
                     .collect(),
             )))
         }
@@ -469,7 +567,12 @@ struct Columns {
 
 impl Lookup for Columns {
     fn value(&self, name: &str) -> Option<Val> {
-        self.env.get(name).cloned()
+        match self.env.get(name) {
+            Some(v) => Some(v.clone()),
+            // A branch `need` left in its Arrow form (used only indexed, where the
+            // column does not allow indexing in place).
+            None => self.raw.get(name).and_then(|a| to_val(a, &self.env)),
+        }
     }
 
     fn index(&self, name: &str, idx: &Lane<f64>) -> Option<Result<Val, String>> {
@@ -500,10 +603,18 @@ impl Columns {
                 Val::Bool(l) => Val::Bool(compact(l, mask, &mut cache)),
             };
         }
-        if !self.raw.is_empty() {
-            let keep = BooleanArray::from(mask.to_vec());
-            for a in self.raw.values_mut() {
-                *a = arrow_select::filter::filter(a.as_ref(), &keep).map_err(|e| e.to_string())?;
+        // Branches not read yet: only their selected events are converted.
+        for (name, a) in std::mem::take(&mut self.raw) {
+            match compact_raw(&a, mask, &self.env) {
+                Some(v) => {
+                    self.env.insert(name, v);
+                }
+                None => {
+                    let keep = BooleanArray::from(mask.to_vec());
+                    let a = arrow_select::filter::filter(a.as_ref(), &keep)
+                        .map_err(|e| e.to_string())?;
+                    self.raw.insert(name, a);
+                }
             }
         }
         Ok(())
