@@ -419,12 +419,12 @@ impl Executor {
             };
             // Tiny tasks go in batches: a share of the queue per free thread.
             let mut jobs = vec![first];
-            if self.is_tiny(&jobs[0].task) {
+            if self.is_tiny(jobs[0].task.graph, jobs[0].task.layer) {
                 let free = self.nthreads - self.running_jobs;
                 let share = (self.ready.len() / free).clamp(0, MAX_JOB_TASKS - 1);
                 while jobs.len() <= share {
                     match self.ready.peek() {
-                        Some(Reverse((_, key))) if self.is_tiny_key(key) => {}
+                        Some(Reverse((_, key))) if self.is_tiny(key.0, key.1) => {}
                         _ => break,
                     }
                     match self.next_ready() {
@@ -463,15 +463,10 @@ impl Executor {
         }
     }
 
-    fn is_tiny(&self, task: &TaskRef) -> bool {
+    /// Whether tasks of this layer run so briefly that they go to the pool in batches.
+    fn is_tiny(&self, graph: u64, layer: u32) -> bool {
         self.layer_us
-            .get(&(task.graph, task.layer))
-            .is_some_and(|&us| us < TINY_TASK.as_secs_f64() * 1e6)
-    }
-
-    fn is_tiny_key(&self, key: &ChunkKey) -> bool {
-        self.layer_us
-            .get(&(key.0, key.1))
+            .get(&(graph, layer))
             .is_some_and(|&us| us < TINY_TASK.as_secs_f64() * 1e6)
     }
 

@@ -177,28 +177,24 @@ async fn metrics(State(d): State<Dashboard>) -> Response {
 }
 
 async fn api_status(State(d): State<Dashboard>) -> Response {
-    match d.snapshot(d_none()).await {
+    match d.snapshot(None).await {
         Ok(s) => Json(s["status"].clone()).into_response(),
         Err(r) => r,
     }
 }
 
 async fn api_workers(State(d): State<Dashboard>) -> Response {
-    match d.snapshot(d_none()).await {
+    match d.snapshot(None).await {
         Ok(s) => Json(serde_json::json!({"workers": s["workers"]})).into_response(),
         Err(r) => r,
     }
 }
 
 async fn api_layers(State(d): State<Dashboard>) -> Response {
-    match d.snapshot(d_none()).await {
+    match d.snapshot(None).await {
         Ok(s) => Json(serde_json::json!({"graphs": s["graphs"]})).into_response(),
         Err(r) => r,
     }
-}
-
-fn d_none() -> Option<u64> {
-    None
 }
 
 async fn api_layer_tasks(State(d): State<Dashboard>, Path(id): Path<String>) -> Response {
