@@ -846,28 +846,13 @@ pub fn nearest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Vec
             let d = if c.to_lowercase() == lower {
                 0
             } else {
-                levenshtein(name, c)
+                strsim::levenshtein(name, c)
             };
             (d <= limit).then(|| (d, c.to_string()))
         })
         .collect();
     scored.sort();
     scored.into_iter().take(3).map(|(_, c)| c).collect()
-}
-
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Parses and type-checks an expression against `scope`.

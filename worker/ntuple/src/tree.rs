@@ -59,21 +59,6 @@ impl std::fmt::Debug for Tree {
     }
 }
 
-fn levenshtein(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            cur[j + 1] = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
-
 fn scalar_data_type(t: ScalarType) -> DataType {
     match t {
         ScalarType::Bool => DataType::Boolean,
@@ -255,7 +240,7 @@ impl Tree {
             .iter()
             .map(|p| {
                 let leaf = p.rsplit('/').next().unwrap_or(p);
-                let d = levenshtein(name, leaf).min(levenshtein(name, p));
+                let d = strsim::levenshtein(name, leaf).min(strsim::levenshtein(name, p));
                 let d = if p.contains(name) || name.contains(leaf) {
                     d.min(1)
                 } else {
