@@ -557,6 +557,9 @@ impl Executor {
         self.report
             .transfers
             .append(&mut self.status.transfers.lock().unwrap());
+        self.report
+            .disk
+            .append(&mut self.store.lock().unwrap().take_disk_io());
         let r = &self.report;
         if r.finished.is_empty()
             && r.failed.is_empty()
@@ -564,6 +567,7 @@ impl Executor {
             && r.replicated.is_empty()
             && r.replicate_failed.is_empty()
             && r.transfers.is_empty()
+            && r.disk.is_empty()
         {
             return;
         }

@@ -6,11 +6,12 @@
 
 use kaon_graph::DType;
 use kaon_kernels::Chunk;
-use kaon_proto::TaskRef;
+use kaon_proto::{DiskIo, TaskRef};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Instant;
 
 /// Key of a stored chunk: (graph, layer, chunk).
 pub type ChunkKey = (u64, u32, u64);
@@ -48,6 +49,8 @@ pub struct ChunkStore {
     target_bytes: u64,
     clock: u64,
     stats: StoreStats,
+    /// Spills and read-backs since the executor last reported them (task stream).
+    disk_io: Vec<DiskIo>,
 }
 
 impl ChunkStore {
@@ -58,6 +61,7 @@ impl ChunkStore {
             spill_dir: spill_dir.to_path_buf(),
             target_bytes,
             clock: 0,
+            disk_io: Vec::new(),
             stats: StoreStats::default(),
         }
     }
@@ -99,7 +103,14 @@ impl ChunkStore {
         let chunk = match &entry.slot {
             Slot::Memory(c) => return Ok(Some(c.clone())),
             Slot::Spilled { path, dtype, shape } => {
+                let start = (crate::executor::unix_us(), Instant::now());
                 let bytes = std::fs::read(path)?;
+                self.disk_io.push(DiskIo {
+                    write: false,
+                    bytes: bytes.len() as u64,
+                    start_unix_us: start.0,
+                    duration_us: start.1.elapsed().as_micros() as u64,
+                });
                 let chunk = Chunk::from_le_bytes(*dtype, shape.clone(), &bytes)
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
                 let _ = std::fs::remove_file(path);
@@ -163,6 +174,27 @@ impl ChunkStore {
             .map(|(k, e)| (e.last_used, *k))
             .collect();
         candidates.sort_unstable();
+        let start = (crate::executor::unix_us(), Instant::now());
+        let spilled_before = self.stats.spilled_bytes;
+        let result = self.spill_candidates(candidates);
+        let written = self.stats.spilled_bytes - spilled_before;
+        if written > 0 {
+            self.disk_io.push(DiskIo {
+                write: true,
+                bytes: written,
+                start_unix_us: start.0,
+                duration_us: start.1.elapsed().as_micros() as u64,
+            });
+        }
+        result
+    }
+
+    /// Spills and read-backs since the last call, oldest first.
+    pub fn take_disk_io(&mut self) -> Vec<DiskIo> {
+        std::mem::take(&mut self.disk_io)
+    }
+
+    fn spill_candidates(&mut self, candidates: Vec<(u64, ChunkKey)>) -> std::io::Result<()> {
         for (_, key) in candidates {
             if self.stats.memory_bytes <= self.target_bytes {
                 break;

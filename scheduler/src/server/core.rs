@@ -131,6 +131,8 @@ pub(crate) struct Core {
     pub(super) starting: Starting,
     pub(super) adaptive: Option<Adaptive>,
     pub(super) desired: Option<usize>,
+    /// When a graph last ran (for a gateway's idle timeout).
+    last_busy: Instant,
     /// To post messages to itself from spawned work (a failed worker start).
     myself: mpsc::UnboundedSender<CoreMsg>,
 }
@@ -156,6 +158,7 @@ impl Core {
             starting: Starting::default(),
             adaptive: None,
             desired: None,
+            last_busy: Instant::now(),
             myself,
         }
     }
@@ -177,7 +180,10 @@ impl Core {
                     self.check_heartbeats();
                     self.take_sample();
                 }
-                _ = adapt.tick() => self.adapt(),
+                _ = adapt.tick() => {
+                    self.adapt();
+                    self.replace_lost_workers();
+                }
             }
             self.flush_events();
             self.publish_progress(false);
@@ -189,7 +195,26 @@ impl Core {
         self.workers.values().filter(|w| !w.retiring).count()
     }
 
+    /// After a manual scale, keeps the cluster at its size: a worker that died (a job
+    /// killed by its batch system, a crashed process) is replaced through the scaler.
+    /// Adaptive scaling does the same by itself, from its own target.
+    fn replace_lost_workers(&mut self) {
+        let (Some(n), None, Some(_)) = (self.desired, &self.adaptive, &self.scaler) else {
+            return;
+        };
+        let have = self.live_workers() + self.starting.count();
+        if have < n {
+            tracing::info!(lost = n - have, "replacing lost workers");
+            if let Err(e) = self.scale_to(n) {
+                tracing::error!("replacing lost workers: {}", e.message());
+            }
+        }
+    }
+
     fn take_sample(&mut self) {
+        if self.state.graphs_running() > 0 {
+            self.last_busy = Instant::now();
+        }
         let (memory, spilled) = self.workers.values().fold((0, 0), |(m, s), w| {
             (m + w.heartbeat.memory, s + w.heartbeat.spilled)
         });
@@ -447,6 +472,18 @@ impl Core {
                             duration_us: f.duration_us,
                         });
                     }
+                }
+                for d in batch.disk {
+                    self.monitor.record(StreamRecord {
+                        seq: 0,
+                        kind: if d.write { "spill" } else { "read-back" },
+                        worker: name.clone(),
+                        thread: 0,
+                        name: "disk".into(),
+                        start_ms: d.start_unix_us as f64 / 1e3,
+                        duration_ms: d.duration_us as f64 / 1e3,
+                        bytes: d.bytes,
+                    });
                 }
                 for t in batch.transfers {
                     self.monitor.record(StreamRecord {
@@ -769,6 +806,12 @@ impl Core {
             workers,
             graphs_running: self.state.graphs_running() as u64,
             dashboard: self.config.dashboard.clone(),
+            desired_workers: self.desired.unwrap_or(self.workers.len()) as u32,
+            idle_seconds: if self.state.graphs_running() > 0 {
+                0.0
+            } else {
+                self.last_busy.elapsed().as_secs_f64()
+            },
         }
     }
 }

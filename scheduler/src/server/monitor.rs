@@ -18,7 +18,8 @@ const ERRORS: usize = 100;
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct StreamRecord {
     pub seq: u64,
-    /// "compute" or "transfer".
+    /// "compute", "transfer", or "spill" / "read-back" (results written to or read
+    /// back from the worker's spill directory).
     pub kind: &'static str,
     pub worker: String,
     pub thread: u32,
