@@ -27,7 +27,7 @@ rust-test: test-data
 ## The Python package `kaon` (client-py/) in .venv at the repository root.
 VENV := .venv
 VENV_PY := $(CURDIR)/$(VENV)/bin/python
-PY_PACKAGES := "maturin>=1.9,<2" numpy pytest pytest-timeout tqdm ruff ipywidgets ipykernel nbclient nbformat selenium jsonschema prometheus-client
+PY_PACKAGES := "maturin>=1.9,<2" numpy pytest pytest-timeout tqdm ruff ipywidgets ipykernel nbclient nbformat selenium jsonschema prometheus-client pyarrow boost-histogram hist
 MATURIN := cd client-py && VIRTUAL_ENV=$(CURDIR)/$(VENV) $(CURDIR)/$(VENV)/bin/maturin develop --quiet
 
 venv: $(VENV)/.ok
@@ -46,7 +46,7 @@ python-build-release: venv
 
 ## Ruff, then pytest against a real cluster of worker processes (the tests that start
 ## a `kaon scheduler` use target/debug/kaon).
-python-test: python-build
+python-test: python-build test-data
 	$(CARGO) build -p kaon-cli
 	$(VENV)/bin/ruff check client-py/python client-py/tests
 	$(VENV)/bin/ruff format --check client-py/python client-py/tests

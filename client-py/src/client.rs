@@ -13,6 +13,7 @@ use crate::{SIGNAL_POLL, runtime, wait_for};
 use kaon_client::array::{Output, lower};
 use kaon_client::{ClientError, GraphHandle};
 use kaon_graph::{Graph, LayerId};
+use kaon_proto::auth::{AddToken, Authed};
 use kaon_proto::data::RawChunk;
 use kaon_proto::scheduler_client::SchedulerClient;
 use kaon_proto::{ClusterInfoRequest, Dtype, GraphProgress, LocateResultsRequest};
@@ -24,25 +25,33 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 
 /// A connection to one scheduler.
 #[pyclass(frozen, module = "kaon._kaon")]
 pub struct Client {
     inner: kaon_client::Client,
     /// Direct RPCs the Rust client does not expose (probing a graph's state).
-    raw: SchedulerClient<Channel>,
+    raw: SchedulerClient<Authed>,
 }
 
 #[pymethods]
 impl Client {
-    /// Connects to the scheduler at `host:port`, retrying for up to `timeout` seconds.
+    /// Connects to the scheduler at `host:port`, retrying for up to `timeout` seconds;
+    /// `token` is the cluster's secret where the cluster has one.
     #[new]
-    fn connect(py: Python<'_>, address: String, timeout: f64) -> PyResult<Self> {
+    #[pyo3(signature = (address, timeout, token=None))]
+    fn connect(
+        py: Python<'_>,
+        address: String,
+        timeout: f64,
+        token: Option<String>,
+    ) -> PyResult<Self> {
         let timeout = Duration::from_secs_f64(timeout.max(0.0));
         let raw_address = format!("http://{address}");
+        let add_token = AddToken::new(token.as_deref()).map_err(PyValueError::new_err)?;
         let inner = wait_for(py, async move {
-            kaon_client::Client::connect(&address, timeout).await
+            kaon_client::Client::connect_with_token(&address, token.as_deref(), timeout).await
         })?
         .map_err(|e| client_error(py, e))?;
         let channel = {
@@ -54,7 +63,7 @@ impl Client {
         };
         Ok(Self {
             inner,
-            raw: SchedulerClient::new(channel),
+            raw: SchedulerClient::with_interceptor(channel, add_token),
         })
     }
 
@@ -126,6 +135,24 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Submits a graph lowered elsewhere (ntuple queries) and follows it like any
+    /// other; its results are not arrays: read them with [`Job::fetch_chunks`].
+    pub(crate) fn submit_graph(&self, py: Python<'_>, graph: Graph) -> PyResult<Job> {
+        let client = self.inner.clone();
+        let proto = graph.to_proto();
+        let handle = wait_for(py, async move { client.submit_proto(proto).await })?
+            .map_err(|e| client_error(py, e))?;
+        Ok(Job::start(
+            self.inner.clone(),
+            self.raw.clone(),
+            handle,
+            graph,
+            Vec::new(),
+        ))
+    }
+}
+
 /// What became of a graph.
 #[derive(Clone, Debug)]
 enum Outcome {
@@ -166,7 +193,7 @@ pub struct Job {
 impl Job {
     fn start(
         client: kaon_client::Client,
-        raw: SchedulerClient<Channel>,
+        raw: SchedulerClient<Authed>,
         handle: GraphHandle,
         graph: Graph,
         outputs: Vec<Output>,
@@ -249,6 +276,25 @@ impl Job {
             outputs,
             state: rx,
         }
+    }
+
+    /// The result chunks of the finished graph as they came (for a graph submitted
+    /// with [`Client::submit_graph`]); raises its error if it failed.
+    pub(crate) fn fetch_chunks(&self, py: Python<'_>) -> PyResult<Vec<RawChunk>> {
+        if !self.check(py)? {
+            return Err(pyo3::exceptions::PyRuntimeError::new_err(
+                "the graph has not finished",
+            ));
+        }
+        let client = self.client.clone();
+        let handle = self.handle;
+        wait_for(py, async move { client.fetch_outputs(handle).await })?
+            .map_err(|e| client_error(py, e))
+    }
+
+    /// The graph as submitted.
+    pub(crate) fn graph(&self) -> &Graph {
+        &self.graph
     }
 
     /// Raises the outcome's exception, or says whether the graph finished.
@@ -405,7 +451,7 @@ const STALL_PROBE: Duration = Duration::from_millis(150);
 /// when it has not finished and no graph is running at all. None: still running (or
 /// unknown while other graphs run).
 async fn probe(
-    mut raw: SchedulerClient<Channel>,
+    mut raw: SchedulerClient<Authed>,
     handle: GraphHandle,
 ) -> Option<Result<(), ClientError>> {
     let located = raw

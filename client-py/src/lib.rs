@@ -10,6 +10,7 @@ mod array;
 mod client;
 mod cluster;
 mod errors;
+mod ntuple;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::prelude::*;
@@ -105,5 +106,6 @@ fn _kaon(m: &Bound<'_, PyModule>) -> PyResult<()> {
     array::register(m)?;
     client::register(m)?;
     cluster::register(m)?;
+    ntuple::register(m)?;
     Ok(())
 }

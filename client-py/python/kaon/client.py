@@ -250,6 +250,9 @@ class Client:
         worker using all cores).
     timeout : float
         Seconds to keep trying to reach the scheduler.
+    token : str, optional
+        The cluster's secret, for a cluster that requires one (a gateway cluster
+        passes its own; ``kaon scheduler --token`` sets one).
     set_as_default : bool
         Make this the client that ``x.compute()`` uses.
     **cluster_kwargs
@@ -271,6 +274,7 @@ class Client:
         n_workers: Optional[int] = None,
         threads_per_worker: Optional[int] = None,
         timeout: float = DEFAULT_TIMEOUT,
+        token: Optional[str] = None,
         set_as_default: bool = True,
         **cluster_kwargs: Any,
     ) -> None:
@@ -297,12 +301,13 @@ class Client:
             elif hasattr(address, "scheduler_address"):
                 self.cluster = address
                 scheduler = address.scheduler_address
+                token = token if token is not None else getattr(address, "token", None)
             else:
                 raise TypeError(
                     f"address must be 'host:port', a cluster or None, not {type(address).__name__}"
                 )
         try:
-            self._rust = _kaon.Client(scheduler, float(timeout))
+            self._rust = _kaon.Client(scheduler, float(timeout), token)
         except BaseException:
             if self._owns_cluster and self.cluster is not None:
                 self.cluster.close()
@@ -422,8 +427,9 @@ class Client:
 
         Parameters
         ----------
-        collections : Array or list of Array
-            What to compute; several arrays run as one graph.
+        collections : Array, kaon.ntuple.Query, or list of them
+            What to compute; several arrays run as one graph. Ntuple queries run
+            as one graph too and are returned computed (not as futures).
         sync : bool
             Wait and return NumPy arrays instead of futures.
         progress : bool, optional
@@ -434,6 +440,11 @@ class Client:
         Future, or a list of them (NumPy arrays with ``sync=True``)
         """
         flat = _flatten(collections)
+        from kaon import ntuple
+
+        if any(isinstance(c, ntuple.Query) for c in flat):
+            # Ntuple queries run as one graph and return their results (not futures).
+            return _rebuild(collections, ntuple.compute(*flat, client=self, progress=progress))
         futures = self._submit(flat)
         if sync:
             return _rebuild(collections, [f.result(progress=progress) for f in futures])
@@ -582,16 +593,22 @@ def compute_arrays(arrays: list[Array], progress: Optional[bool] = None) -> list
 def compute(*args: Any, progress: Optional[bool] = None, **kwargs: Any) -> tuple:
     """Computes several arrays at once (as one graph), like ``dask.compute``.
 
-    Non-array arguments are returned as they are.
+    Ntuple queries (:mod:`kaon.ntuple`) are computed together too, as one graph of
+    their own. Other arguments are returned as they are.
 
     Returns
     -------
     tuple
         One result per argument.
     """
-    arrays = [a for a in _flatten(args) if isinstance(a, Array)]
+    from kaon import ntuple
+
+    flat = _flatten(args)
+    arrays = [a for a in flat if isinstance(a, Array)]
     results = iter(compute_arrays(arrays, progress=progress) if arrays else [])
-    flat = [next(results) if isinstance(a, Array) else a for a in _flatten(args)]
+    flat = [next(results) if isinstance(a, Array) else a for a in flat]
+    # Ntuple queries (kaon.ntuple) run together as one graph of their own.
+    flat = list(ntuple.compute(*flat, progress=progress))
     return tuple(_rebuild(list(args), flat))
 
 
