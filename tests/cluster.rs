@@ -343,7 +343,14 @@ async fn kaon_local_stops_every_process_on_ctrl_c() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_spill_to_disk_and_are_served_from_it() {
-    let (_s, address) = scheduler(&["--heartbeat-ms", "100"]);
+    let dir = tempfile::tempdir().unwrap();
+    let address_file = dir.path().join("address.json");
+    let (_s, address) = scheduler(&[
+        "--heartbeat-ms",
+        "100",
+        "--address-file",
+        address_file.to_str().unwrap(),
+    ]);
     // 40 MB: results beyond 24 MB go to disk.
     let _w = worker(&address, "small", &["--memory-limit", "40MB"]);
     let client = connect(&address).await;
@@ -368,6 +375,17 @@ async fn results_spill_to_disk_and_are_served_from_it() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The dashboard's task stream shows the spills (and, once fetched, the reads back).
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&address_file).unwrap()).unwrap();
+    let dashboard = written["dashboard"].as_str().unwrap().to_string();
+    let first_update = first_dashboard_update(&dashboard).await;
+    assert!(
+        first_update.contains("\"kind\":\"spill\""),
+        "no spill in the task stream: {}",
+        &first_update[..first_update.len().min(2000)]
+    );
+
     let chunks = client.fetch_outputs(handle).await.unwrap();
     assert_eq!(chunks.len(), 15);
     for c in &chunks {
@@ -386,6 +404,28 @@ async fn results_spill_to_disk_and_are_served_from_it() {
         }
     }
     client.release(handle).await.unwrap();
+}
+
+/// The first update of the dashboard's event stream (`/api/v1/events`), as text.
+async fn first_dashboard_update(dashboard: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(dashboard).await.unwrap();
+    let request = format!("GET /api/v1/events HTTP/1.1\r\nhost: {dashboard}\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut text = Vec::new();
+    let mut buf = vec![0u8; 65536];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    // An update is one `data:` line ending in a blank line.
+    while !String::from_utf8_lossy(&text).contains("}\n\n") {
+        assert!(std::time::Instant::now() < deadline, "no dashboard update");
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "the dashboard closed the event stream");
+        text.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,4 +501,121 @@ async fn a_graph_that_ended_before_anyone_watched_reports_how_it_ended() {
         Err(ClientError::TaskFailed { key, .. }) => assert_eq!(key, "('late', 0)"),
         other => panic!("expected the failure, got {other:?}"),
     }
+}
+
+/// The gateway's part in `scheduler_asks_its_scaler_url_for_workers_and_replaces_lost_ones`:
+/// answers each `{"n": N}` POST by starting N workers, and records the requests.
+async fn serve_scaler(
+    listener: tokio::net::TcpListener,
+    address: std::sync::Arc<std::sync::OnceLock<String>>,
+    workers: std::sync::Arc<std::sync::Mutex<Vec<Proc>>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    loop {
+        let Ok((mut stream, _)) = listener.accept().await else {
+            return;
+        };
+        let mut buf = vec![0u8; 4096];
+        let mut len = 0;
+        // Read until the whole body (its length is in the headers) has arrived.
+        let request = loop {
+            let n = stream.read(&mut buf[len..]).await.unwrap_or(0);
+            len += n;
+            let text = String::from_utf8_lossy(&buf[..len]).to_string();
+            if n == 0 || text.contains("\r\n\r\n{") && text.ends_with('}') {
+                break text;
+            }
+        };
+        let n: usize = request
+            .rsplit_once("\"n\":")
+            .and_then(|(_, rest)| rest.trim_end_matches('}').trim().parse().ok())
+            .unwrap_or(0);
+        let address = address.get().cloned().unwrap_or_default();
+        {
+            let mut workers = workers.lock().unwrap();
+            for _ in 0..n {
+                let name = format!("job-{}", workers.len());
+                workers.push(worker(&address, &name, &["--token", "t0k"]));
+            }
+        }
+        requests.lock().unwrap().push(request);
+        let _ = stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}")
+            .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduler_asks_its_scaler_url_for_workers_and_replaces_lost_ones() {
+    use std::sync::{Arc, Mutex, OnceLock};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://{}/api/v1/internal/clusters/c1/workers",
+        listener.local_addr().unwrap()
+    );
+    let address = Arc::new(OnceLock::new());
+    let workers = Arc::new(Mutex::new(Vec::new()));
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    tokio::spawn(serve_scaler(
+        listener,
+        address.clone(),
+        workers.clone(),
+        requests.clone(),
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("address.json");
+    let (_s, printed) = scheduler(&[
+        "--token",
+        "t0k",
+        "--scaler-url",
+        &url,
+        "--address-file",
+        file.to_str().unwrap(),
+    ]);
+    // The address file says where the scheduler listens, as it printed.
+    let written: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(written["address"], printed.as_str());
+    assert!(written["dashboard"].as_str().unwrap().contains(':'));
+    address.set(printed.clone()).unwrap();
+
+    let client =
+        kaon_client::Client::connect_with_token(&printed, Some("t0k"), Duration::from_secs(10))
+            .await
+            .unwrap();
+    let reply = client.scale(2).await.unwrap();
+    assert_eq!(reply.desired, 2);
+    wait_for_workers(&client, 2).await;
+    {
+        let requests = requests.lock().unwrap();
+        assert_eq!(requests.len(), 1);
+        assert!(requests[0].to_ascii_lowercase().contains("authorization: bearer t0k"));
+        assert!(requests[0].ends_with("{\"n\":2}"), "{}", requests[0]);
+    }
+    let info = client.cluster_info().await.unwrap();
+    assert_eq!(info.desired_workers, 2);
+
+    // A worker killed from outside (a cancelled batch job) is replaced.
+    let mut victim = workers.lock().unwrap().remove(0);
+    victim.signal(libc::SIGKILL);
+    assert!(victim.exits_within(Duration::from_secs(5)));
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let info = client.cluster_info().await.unwrap();
+        if info.workers.len() == 2 && requests.lock().unwrap().len() == 2 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the lost worker was not replaced");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(requests.lock().unwrap()[1].ends_with("{\"n\":1}"));
+
+    // The cluster still computes, and reports how long it has been idle.
+    let z = Array::ones(&[100], &[10]).unwrap().sum(None).unwrap();
+    let got = client.compute(&[&z], |_| {}).await.unwrap();
+    assert_eq!(got[0].iter().next().copied(), Some(100.0));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let idle = client.cluster_info().await.unwrap().idle_seconds;
+    assert!(idle > 0.1 && idle < 30.0, "idle for {idle} s");
 }
