@@ -8,6 +8,8 @@ use kaon_ntuple::RootFile;
 
 #[derive(Default)]
 struct Outcome {
+    /// Trees uproot lists in the file.
+    trees: usize,
     matched: usize,
     errors: Vec<String>,
     mismatches: Vec<String>,
@@ -15,7 +17,10 @@ struct Outcome {
 
 fn check_file(rel: &str) -> Outcome {
     let r = load_ref(rel);
-    let mut out = Outcome::default();
+    let mut out = Outcome {
+        trees: r.trees.len(),
+        ..Outcome::default()
+    };
     if r.trees.is_empty() {
         // no TTree uproot can list (histograms only, RNTuple, ...): opening must
         // still work or fail cleanly
@@ -215,12 +220,15 @@ fn must_read_files_match_uproot_exactly() {
 fn every_file_equal_or_refused() {
     let files = all_ref_files();
     let (mut matched, mut errors, mut mismatches) = (0, Vec::new(), Vec::new());
+    let mut table = Table::default();
     for rel in &files {
         let o = check_file(rel);
+        table.add(rel, &o);
         matched += o.matched;
         errors.extend(o.errors);
         mismatches.extend(o.mismatches);
     }
+    table.check_readme();
     println!(
         "{} files: {matched} branches equal to uproot's, {} refused",
         files.len(),
@@ -235,4 +243,99 @@ fn every_file_equal_or_refused() {
         mismatches.len(),
         mismatches.join("\n")
     );
+}
+
+/// The README's table of files and branches read vs uproot, made from the comparison
+/// itself: the test fails when the README's copy is out of date, and
+/// `KAON_BLESS=1 cargo test -p kaon-ntuple --test uproot_compare` rewrites it.
+#[derive(Default)]
+struct Table {
+    rows: Vec<String>,
+    without_trees: Vec<String>,
+    totals: (usize, usize, usize, usize),
+}
+
+const TABLE_BEGIN: &str =
+    "<!-- ntuple-vs-uproot:begin (written by worker/ntuple/tests/uproot_compare.rs) -->";
+const TABLE_END: &str = "<!-- ntuple-vs-uproot:end -->";
+
+impl Table {
+    fn add(&mut self, rel: &str, o: &Outcome) {
+        if o.trees == 0 {
+            self.without_trees
+                .push(format!("`{}`", rel.rsplit('/').next().unwrap_or(rel)));
+            return;
+        }
+        let refused = o.errors.len() + o.mismatches.len();
+        let why = o
+            .errors
+            .first()
+            .map(|e| {
+                // the reason from the tree on: the row names the file already
+                let reason = e.find("tree \"").map_or(e.as_str(), |i| &e[i..]);
+                let reason: String = reason.chars().take(90).collect();
+                reason.replace('|', "\\|").replace('\n', " ")
+            })
+            .unwrap_or_default();
+        self.rows.push(format!(
+            "| `{rel}` | {} | {} | {refused} | {why} |",
+            o.trees, o.matched
+        ));
+        self.totals.0 += 1;
+        self.totals.1 += o.trees;
+        self.totals.2 += o.matched;
+        self.totals.3 += refused;
+    }
+
+    fn render(&self) -> String {
+        let (files, trees, matched, refused) = self.totals;
+        let mut out = vec![
+            TABLE_BEGIN.to_string(),
+            format!(
+                "{files} files with TTrees, {trees} trees: {matched} branches equal to uproot's, \
+                 {refused} refused with an error (none read differently)."
+            ),
+            String::new(),
+            "<details><summary>Every file</summary>".into(),
+            String::new(),
+            "| file | trees | branches equal | refused | first reason refused |".into(),
+            "|---|---|---|---|---|".into(),
+        ];
+        out.extend(self.rows.iter().cloned());
+        out.push(String::new());
+        out.push(format!(
+            "Files with no TTree that uproot lists (histograms, RNTuples, other objects): {}.",
+            self.without_trees.join(", ")
+        ));
+        out.push(String::new());
+        out.push("</details>".into());
+        out.push(TABLE_END.into());
+        out.join("\n")
+    }
+
+    fn check_readme(&self) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md");
+        let readme = std::fs::read_to_string(&path).expect("read README.md");
+        let (Some(begin), Some(end)) = (readme.find(TABLE_BEGIN), readme.find(TABLE_END)) else {
+            panic!("README.md has no {TABLE_BEGIN} ... {TABLE_END} block");
+        };
+        let current = &readme[begin..end + TABLE_END.len()];
+        let want = self.render();
+        if current == want {
+            return;
+        }
+        if std::env::var_os("KAON_BLESS").is_some() {
+            let updated = format!(
+                "{}{want}{}",
+                &readme[..begin],
+                &readme[end + TABLE_END.len()..]
+            );
+            std::fs::write(&path, updated).expect("write README.md");
+            return;
+        }
+        panic!(
+            "README.md's table of files read vs uproot is out of date; rerun with KAON_BLESS=1 \
+             to rewrite it. It should read:\n{want}"
+        );
+    }
 }
