@@ -151,9 +151,28 @@ async fn cluster() -> (Proc, Proc, Proc, kaon_client::Client, String) {
     (s, w1, w2, client, address)
 }
 
+/// The same dilepton ntuples written as RNTuples (ROOT 6.34+ format), in every
+/// compression and with split column encodings.
+fn rntuple_dilepton_files() -> Vec<String> {
+    ["zlib", "lz4", "lzma", "zstd", "none", "split"]
+        .iter()
+        .map(|c| data_file(&format!("synthetic/rntuple-dilepton-{c}.root")))
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dilepton_selection_matches_uproot_and_awkward() {
-    let files = dilepton_files();
+    dilepton_selection_on(dilepton_files()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rntuple_dilepton_selection_matches_uproot_and_awkward() {
+    dilepton_selection_on(rntuple_dilepton_files()).await;
+}
+
+/// Selection, histograms, count, sum and table over `files` on a real cluster, against
+/// uproot + awkward + NumPy.
+async fn dilepton_selection_on(files: Vec<String>) {
     let want = reference(DILEPTON_REFERENCE, &files);
     let (_s, _w1, _w2, client, _) = cluster().await;
 

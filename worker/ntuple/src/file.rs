@@ -15,6 +15,10 @@ use crate::tree::Tree;
 /// Classes that are (or derive from) TTree.
 const TREE_CLASSES: [&str; 3] = ["TTree", "TNtuple", "TNtupleD"];
 const DIR_CLASSES: [&str; 2] = ["TDirectory", "TDirectoryFile"];
+/// The anchor class of RNTuples (binary format 1.x, ROOT 6.34+).
+const RNTUPLE_CLASS: &str = "ROOT::RNTuple";
+/// The anchor class of RNTuple pre-releases (format epoch 0), not read.
+const RNTUPLE_PRERELEASE: &str = "ROOT::Experimental::RNTuple";
 /// Nesting limit for directories (guards against cycles in corrupt files).
 const MAX_DEPTH: usize = 64;
 
@@ -130,13 +134,17 @@ impl RootFile {
         &self.inner.keys
     }
 
-    /// Paths of all trees (`dir/sub/tree`), one per name (the highest cycle).
+    /// Paths of all trees (`dir/sub/tree`), TTrees and RNTuples, one per name
+    /// (the highest cycle).
     pub fn list_trees(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .inner
             .keys
             .iter()
-            .filter(|k| TREE_CLASSES.contains(&k.key.class_name.as_str()))
+            .filter(|k| {
+                TREE_CLASSES.contains(&k.key.class_name.as_str())
+                    || k.key.class_name == RNTUPLE_CLASS
+            })
             .map(|k| k.path.clone())
             .collect();
         out.sort();
@@ -144,13 +152,13 @@ impl RootFile {
         out
     }
 
-    /// Paths of the RNTuples in the file (listed, not yet readable).
+    /// Paths of the RNTuples in the file (also listed by [`RootFile::list_trees`]).
     pub fn list_rntuples(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .inner
             .keys
             .iter()
-            .filter(|k| k.key.class_name == "ROOT::RNTuple")
+            .filter(|k| k.key.class_name == RNTUPLE_CLASS)
             .map(|k| k.path.clone())
             .collect();
         out.sort();
@@ -158,7 +166,8 @@ impl RootFile {
         out
     }
 
-    /// Opens the tree at `path` (`dir/tree`, optionally with `;cycle`).
+    /// Opens the tree at `path` (`dir/tree`, optionally with `;cycle`): a TTree,
+    /// or else an RNTuple of that name, read through the same [`Tree`] interface.
     pub fn tree(&self, path: &str) -> Result<Tree, NtupleError> {
         let (want, cycle) = match path.rsplit_once(';') {
             Some((p, c)) => match c.parse::<i16>() {
@@ -168,36 +177,38 @@ impl RootFile {
             None => (path, None),
         };
         let want = want.trim_start_matches('/');
-        let entry = self
-            .inner
-            .keys
-            .iter()
-            .filter(|k| {
-                k.path == want
-                    && TREE_CLASSES.contains(&k.key.class_name.as_str())
-                    && cycle.is_none_or(|c| c == k.key.cycle)
-            })
-            .max_by_key(|k| k.key.cycle);
-        if entry.is_none()
-            && self
-                .inner
+        let find = |classes: &[&str]| {
+            self.inner
                 .keys
                 .iter()
-                .any(|k| k.path == want && k.key.class_name == "ROOT::RNTuple")
-        {
+                .filter(|k| {
+                    k.path == want
+                        && classes.contains(&k.key.class_name.as_str())
+                        && cycle.is_none_or(|c| c == k.key.cycle)
+                })
+                .max_by_key(|k| k.key.cycle)
+        };
+        if let Some(entry) = find(&TREE_CLASSES) {
+            return Tree::load(self.inner.clone(), entry);
+        }
+        if let Some(entry) = find(&[RNTUPLE_CLASS]) {
+            return Tree::load_rntuple(self.inner.clone(), entry);
+        }
+        if find(&[RNTUPLE_PRERELEASE]).is_some() {
             return Err(NtupleError::Unsupported {
                 file: self.inner.name.clone(),
                 tree: Some(path.to_string()),
                 branch: None,
-                what: "RNTuple (ROOT 6.34+ format): not read yet, only TTrees".into(),
+                what: "RNTuple pre-release (ROOT::Experimental::RNTuple, format epoch 0): \
+                       only RNTuple 1.x (ROOT 6.34+) is read"
+                    .into(),
             });
         }
-        let entry = entry.ok_or_else(|| NtupleError::MissingTree {
+        Err(NtupleError::MissingTree {
             file: self.inner.name.clone(),
             name: path.to_string(),
             available: self.list_trees(),
-        })?;
-        Tree::load(self.inner.clone(), entry)
+        })
     }
 
     /// The class layouts stored in the file.

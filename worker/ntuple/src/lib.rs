@@ -1,9 +1,14 @@
 //! # kaon-ntuple: Kaon's reader of ROOT ntuples into Arrow arrays
 //!
 //! A pure library (no networking, no scheduler): it opens ROOT files, finds the
-//! TTrees in any directory, and reads entry ranges of branches straight into
-//! Arrow arrays, decoding only the baskets that overlap the range and
-//! decompressing them in parallel with rayon.
+//! TTrees and RNTuples in any directory, and reads entry ranges of branches
+//! (RNTuple: fields) straight into Arrow arrays, decoding only the baskets
+//! (pages) that overlap the range and decompressing them in parallel with rayon.
+//!
+//! An RNTuple (ROOT 6.34+, binary format 1.x) is opened with the same
+//! [`RootFile::tree`] and read through the same [`Tree`]: its fields are the
+//! branches (members of records are named `record.member`), its clusters are
+//! [`Tree::clusters`].
 //!
 //! ```no_run
 //! use kaon_ntuple::RootFile;
@@ -33,9 +38,15 @@
 //! | counted `T[n]`, `T[n][M]`, `std::vector<T>`, members of split `TClonesArray`/`std::vector<Object>` | `List` (i32 offsets) |
 //! | `char*` leaves, `TString`, `std::string` | `Utf8` |
 //!
+//! RNTuple fields map the same way: `bool`, `std::[u]int*_t`, `float`, `double`
+//! (plain, split, zigzag or half-precision columns) to primitive arrays,
+//! `std::array<T,N>` to `FixedSizeList`, `std::vector<T>`/`RVec<T>` and members of
+//! a collection of records to `List`, `std::string` to `Utf8`.
+//!
 //! Anything else (leaf lists with several leaves, objects that are not split,
-//! nested containers) is reported by [`Tree::branches`] with the reason, and
-//! reading it is an [`NtupleError::Unsupported`] naming file, tree and branch.
+//! nested containers; RNTuple variants, optionals, streamed fields) is reported
+//! by [`Tree::branches`] with the reason, and reading it is an
+//! [`NtupleError::Unsupported`] naming file, tree and branch.
 //!
 //! ## Modules
 //! - [`source`]: the positioned-read trait [`ReadAt`] and local-file sources.
@@ -46,9 +57,12 @@
 //! - `interp`: how a branch's entries are laid out.
 //! - `basket`, `compression`: baskets and their zlib/LZ4/LZMA/ZSTD blocks.
 //! - `decode`: entries to Arrow arrays.
+//! - `rntuple`: RNTuple anchor, envelopes (xxhash3-checked), page lists, column
+//!   encodings, fields to Arrow arrays.
 //!
 //! Errors never panic: every read is bounds-checked, every count is checked
-//! against the bytes that hold it, and baskets are checked to tile the entries.
+//! against the bytes that hold it, baskets (RNTuple: clusters) are checked to
+//! tile the entries, and RNTuple checksums are verified.
 
 mod basket;
 mod compression;
@@ -60,6 +74,7 @@ mod interp;
 mod model;
 mod objects;
 mod rbuf;
+mod rntuple;
 pub mod source;
 pub mod streamers;
 mod tree;

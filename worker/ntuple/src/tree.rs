@@ -1,5 +1,6 @@
-//! The public face of a TTree: its branches, entries and clusters, and reading
-//! entry ranges of branches into Arrow arrays.
+//! The public face of a tree (a TTree, or an RNTuple behind the same interface):
+//! its branches (fields), entries and clusters, and reading entry ranges of
+//! branches into Arrow arrays.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
@@ -15,6 +16,7 @@ use crate::error::{Fault, NtupleError};
 use crate::file::{FileInner, KeyEntry};
 use crate::interp::{Layout, ScalarType, Shape, Storage, layout};
 use crate::model::{TreeMeta, parse_tree};
+use crate::rntuple::{Ntuple, Plan};
 
 /// What a branch is and whether this reader can decode it.
 #[derive(Debug, Clone)]
@@ -37,10 +39,9 @@ pub struct BranchInfo {
     pub basket_boundaries: Vec<u64>,
 }
 
-/// A TTree: metadata loaded, baskets read on demand. Cheap to clone and safe to
-/// share between threads.
+/// A TTree: metadata loaded, baskets read on demand.
 #[derive(Clone)]
-pub struct Tree {
+pub(crate) struct TTree {
     file: Arc<FileInner>,
     path: String,
     meta: Arc<TreeMeta>,
@@ -48,7 +49,7 @@ pub struct Tree {
     paths: Arc<Vec<String>>,
 }
 
-impl std::fmt::Debug for Tree {
+impl std::fmt::Debug for TTree {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tree")
             .field("file", &self.file.name)
@@ -59,7 +60,7 @@ impl std::fmt::Debug for Tree {
     }
 }
 
-fn scalar_data_type(t: ScalarType) -> DataType {
+pub(crate) fn scalar_data_type(t: ScalarType) -> DataType {
     match t {
         ScalarType::Bool => DataType::Boolean,
         ScalarType::I8 => DataType::Int8,
@@ -96,8 +97,8 @@ fn layout_data_type(l: &Layout) -> DataType {
     }
 }
 
-impl Tree {
-    pub(crate) fn load(file: Arc<FileInner>, entry: &KeyEntry) -> Result<Tree, NtupleError> {
+impl TTree {
+    pub(crate) fn load(file: Arc<FileInner>, entry: &KeyEntry) -> Result<TTree, NtupleError> {
         let what = format!("TTree record {:?}", entry.path);
         let data = file
             .object_bytes(&entry.key)
@@ -137,7 +138,7 @@ impl Tree {
                 paths[i] = format!("{}#{}", paths[i], n);
             }
         }
-        Ok(Tree {
+        Ok(TTree {
             file,
             path: entry.path.clone(),
             meta: Arc::new(meta),
@@ -571,4 +572,205 @@ fn fault_text(f: &Fault) -> String {
 #[allow(dead_code)]
 fn storage_name(s: Storage) -> &'static str {
     s.output().name()
+}
+
+/// Where a [`Tree`]'s entries come from.
+#[derive(Clone)]
+enum Source {
+    TTree(TTree),
+    RNTuple(Arc<Ntuple>),
+}
+
+/// A tree of a ROOT file: a TTree, or an RNTuple (ROOT 6.34+) read through the
+/// same interface (its fields are the branches; sub-fields of records are named
+/// `record.member`). Metadata is loaded, data read on demand. Cheap to clone and
+/// safe to share between threads.
+#[derive(Clone)]
+pub struct Tree {
+    source: Source,
+}
+
+impl std::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.source {
+            Source::TTree(t) => t.fmt(f),
+            Source::RNTuple(n) => f
+                .debug_struct("RNTuple")
+                .field("file", &n.file.name)
+                .field("path", &n.path)
+                .field("entries", &n.entries)
+                .field("fields", &n.plans.len())
+                .finish(),
+        }
+    }
+}
+
+impl Tree {
+    pub(crate) fn load(file: Arc<FileInner>, entry: &KeyEntry) -> Result<Tree, NtupleError> {
+        Ok(Tree {
+            source: Source::TTree(TTree::load(file, entry)?),
+        })
+    }
+
+    pub(crate) fn load_rntuple(
+        file: Arc<FileInner>,
+        entry: &KeyEntry,
+    ) -> Result<Tree, NtupleError> {
+        Ok(Tree {
+            source: Source::RNTuple(Arc::new(Ntuple::load(file, entry)?)),
+        })
+    }
+
+    /// Whether this is an RNTuple rather than a TTree.
+    pub fn is_rntuple(&self) -> bool {
+        matches!(self.source, Source::RNTuple(_))
+    }
+
+    /// Path of the tree in its file (`dir/sub/tree`).
+    pub fn path(&self) -> &str {
+        match &self.source {
+            Source::TTree(t) => t.path(),
+            Source::RNTuple(n) => &n.path,
+        }
+    }
+
+    /// The tree's own name (fName; an RNTuple's name in its header).
+    pub fn name(&self) -> &str {
+        match &self.source {
+            Source::TTree(t) => t.name(),
+            Source::RNTuple(n) => &n.name,
+        }
+    }
+
+    /// The title (an RNTuple's description).
+    pub fn title(&self) -> &str {
+        match &self.source {
+            Source::TTree(t) => t.title(),
+            Source::RNTuple(n) => &n.description,
+        }
+    }
+
+    /// Name of the file the tree is in.
+    pub fn file_name(&self) -> &str {
+        match &self.source {
+            Source::TTree(t) => t.file_name(),
+            Source::RNTuple(n) => &n.file.name,
+        }
+    }
+
+    pub fn num_entries(&self) -> u64 {
+        match &self.source {
+            Source::TTree(t) => t.num_entries(),
+            Source::RNTuple(n) => n.entries,
+        }
+    }
+
+    /// Names (hierarchical paths) of all branches, each followed by its
+    /// sub-branches. When two branches of a TTree have the same path, the later
+    /// ones are named `path#2`, `path#3`, ... For an RNTuple: the field paths.
+    pub fn branch_names(&self) -> Vec<String> {
+        match &self.source {
+            Source::TTree(t) => t.branch_names(),
+            Source::RNTuple(n) => n.plans.iter().map(|p| p.path.clone()).collect(),
+        }
+    }
+
+    /// Every branch, with its type and whether it can be read.
+    pub fn branches(&self) -> Vec<BranchInfo> {
+        match &self.source {
+            Source::TTree(t) => t.branches(),
+            Source::RNTuple(n) => n.plans.iter().map(|p| rntuple_info(n, p)).collect(),
+        }
+    }
+
+    /// Description of one branch.
+    pub fn branch(&self, name: &str) -> Result<BranchInfo, NtupleError> {
+        match &self.source {
+            Source::TTree(t) => t.branch(name),
+            Source::RNTuple(n) => Ok(rntuple_info(n, n.plan(name)?)),
+        }
+    }
+
+    /// Entry ranges to partition the tree by. TTree: ROOT's clusters
+    /// (fClusterRangeEnd, fClusterSize, fAutoFlush) when they agree with the
+    /// baskets, otherwise the entries at which every branch starts a new basket.
+    /// RNTuple: its clusters.
+    pub fn clusters(&self) -> Vec<Range<u64>> {
+        match &self.source {
+            Source::TTree(t) => t.clusters(),
+            Source::RNTuple(n) => n.clusters(),
+        }
+    }
+
+    /// Reads entries `range` of one branch. Only the baskets (RNTuple: pages)
+    /// overlapping the range are read; they are decompressed and decoded in
+    /// parallel (rayon's current pool).
+    pub fn read(&self, branch: &str, range: Range<u64>) -> Result<ArrayRef, NtupleError> {
+        match &self.source {
+            Source::TTree(t) => t.read(branch, range),
+            Source::RNTuple(n) => {
+                let plan = n.plan(branch)?;
+                if range.start > range.end || range.end > n.entries {
+                    return Err(NtupleError::BadRange {
+                        file: n.file.name.clone(),
+                        tree: n.path.clone(),
+                        start: range.start,
+                        stop: range.end,
+                        entries: n.entries,
+                    });
+                }
+                n.read(plan, range)
+            }
+        }
+    }
+
+    /// Reads several branches over the same entries (in parallel) into one batch;
+    /// columns are named by the names given.
+    pub fn read_many(
+        &self,
+        branches: &[&str],
+        range: Range<u64>,
+    ) -> Result<RecordBatch, NtupleError> {
+        match &self.source {
+            Source::TTree(t) => t.read_many(branches, range),
+            Source::RNTuple(_) => {
+                let arrays = branches
+                    .par_iter()
+                    .map(|b| self.read(b, range.clone()))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let fields: Vec<Field> = branches
+                    .iter()
+                    .zip(&arrays)
+                    .map(|(n, a)| Field::new(*n, a.data_type().clone(), false))
+                    .collect();
+                RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays).map_err(|e| {
+                    NtupleError::Corrupt {
+                        file: self.file_name().to_string(),
+                        tree: Some(self.path().to_string()),
+                        branch: None,
+                        what: "record batch".into(),
+                        detail: e.to_string(),
+                    }
+                })
+            }
+        }
+    }
+}
+
+fn rntuple_info(n: &Ntuple, p: &Plan) -> BranchInfo {
+    let mut bounds: Vec<u64> = n.clusters().iter().map(|c| c.start).collect();
+    bounds.push(n.entries);
+    BranchInfo {
+        name: p.path.clone(),
+        path: p.path.clone(),
+        class: "RNTuple field".into(),
+        type_name: match &p.unsupported {
+            None => p.type_name.clone(),
+            Some(why) => format!("unsupported: {why}"),
+        },
+        data_type: p.data_type(),
+        unsupported: p.unsupported.clone(),
+        entries: n.entries,
+        basket_boundaries: bounds,
+    }
 }

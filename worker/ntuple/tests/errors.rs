@@ -71,14 +71,14 @@ fn unsupported_branch_names_file_tree_and_branch() {
 }
 
 #[test]
-fn rntuple_is_listed_and_refused_clearly() {
+fn rntuple_is_listed_and_read_like_a_tree() {
     let d = require_data();
     let f = RootFile::open(d.join("synthetic/rntuple-simple.root")).unwrap();
-    assert!(f.list_trees().is_empty());
+    assert_eq!(f.list_trees(), vec!["ntuple"]);
     assert_eq!(f.list_rntuples(), vec!["ntuple"]);
-    let e = f.tree("ntuple").unwrap_err();
-    assert!(matches!(e, NtupleError::Unsupported { .. }), "{e:?}");
-    assert!(e.to_string().contains("RNTuple"), "{e}");
+    let t = f.tree("ntuple").unwrap();
+    assert!(t.is_rntuple());
+    assert_eq!(t.num_entries(), 1000);
 }
 
 #[test]

@@ -138,3 +138,187 @@ with uproot.recreate(os.path.join(OUT, "rntuple-simple.root")) as f:
     f["ntuple"] = {"x": rng.normal(0, 1, 1000), "i": np.arange(1000, dtype=np.int32),
                    "j": ak.unflatten(rng.normal(0, 1, int(counts.sum())).astype(np.float32), counts)}
 print("gen_data: wrote", len(os.listdir(OUT)), "files")
+
+
+# RNTuple dilepton ntuples (uproot's mkrntuple, RNTuple format 1.0): one cluster per
+# extend() call, odd cluster sizes (one of a single entry), every compression uproot
+# writes; flat and jagged numbers, booleans, strings, fixed-size arrays, a vector of
+# records and a nested vector (the last is listed but not read).
+def rntuple_chunk(rng, n, first_event):
+    lep, lep_n = dilepton(rng, n)
+    jet_n = rng.integers(0, 4, n)
+    jtot = int(jet_n.sum())
+    return {
+        "lep_n": lep_n,
+        "lep_pt": lep.pt, "lep_eta": lep.eta, "lep_phi": lep.phi, "lep_E": lep.E,
+        "lep_charge": lep.charge,
+        "eventNumber": np.arange(first_event, first_event + n, dtype=np.uint64) * 7919,
+        "runNumber": rng.integers(250000, 350000, n).astype(np.uint32),
+        "v_i64": rng.integers(-(2**62), 2**62, n, dtype=np.int64),
+        "mcWeight": rng.normal(1.0, 0.3, n),
+        "met_et": rng.exponential(30.0, n).astype(np.float32),
+        "trigE": rng.integers(0, 2, n).astype(bool),
+        "v_i8": rng.integers(-128, 128, n).astype(np.int8),
+        "v_u16": rng.integers(0, 2**16, n).astype(np.uint16),
+        "v_u64": rng.integers(0, 2**63, n, dtype=np.uint64),
+        "fix3": rng.normal(0, 1, (n, 3)),
+        "jet_flag": ak.unflatten(rng.integers(0, 2, jtot).astype(bool), jet_n),
+        "jet_id": ak.unflatten(rng.integers(-(2**40), 2**40, jtot, dtype=np.int64), jet_n),
+        "tag": ak.Array(["e" * int(k) + "µ" * int(lep_n[i] % 2) for i, k in enumerate(jet_n)]),
+        "muon": ak.zip({"pt": ak.unflatten(rng.exponential(20.0, jtot).astype(np.float32), jet_n),
+                        "q": ak.unflatten(rng.integers(-1, 2, jtot).astype(np.int16), jet_n)}),
+        "nested": ak.unflatten(ak.unflatten(np.arange(jtot, dtype=np.float64), np.ones(jtot, np.int64)), jet_n),
+    }
+
+
+RNTUPLE_CLUSTERS = [700, 1, 2500, 13, 4000, 999]
+for i, (name, comp) in enumerate(COMPRESSIONS.items()):
+    rng = np.random.default_rng(500 + i)
+    with uproot.recreate(os.path.join(OUT, f"rntuple-dilepton-{name}.root"), compression=comp) as f:
+        first, nt = 0, None
+        for size in RNTUPLE_CLUSTERS:
+            data = ak.Array(rntuple_chunk(rng, size, first))
+            if nt is None:
+                nt = f.mkrntuple("nominal", data.layout.form)
+            nt.extend(data)
+            first += size
+print("gen_data: wrote", len(os.listdir(OUT)), "files (with the RNTuples)")
+
+
+# The same ntuple with ROOT's split encodings, which uproot does not write: a copy of
+# the uncompressed file whose columns are turned into SplitReal32/64, SplitInt*
+# (zigzag), SplitUInt* and SplitIndex* (delta) and whose pages are each cut into up to
+# three pages (so that reads cross page boundaries inside clusters). The pages are
+# re-encoded in place (same sizes), those of every other column copied to the end of
+# the file with a page checksum; the page lists are written anew at the end of the
+# file and the header, footer and page-list checksums recomputed.
+def rewrite_split(src, dst, name="nominal"):
+    import struct
+
+    import xxhash
+
+    raw = bytearray(open(src, "rb").read())
+    with uproot.open(src) as f:
+        m = f[name].members
+    hs, hl, fs, fl = m["fSeekHeader"], m["fLenHeader"], m["fSeekFooter"], m["fLenFooter"]
+    assert m["fNBytesHeader"] == hl and m["fNBytesFooter"] == fl, "envelopes must be stored uncompressed"
+    to_split = {0x05: 0x11, 0x06: 0x12, 0x07: 0x13, 0x08: 0x14, 0x09: 0x15, 0x0A: 0x16,
+                0x0C: 0x18, 0x0D: 0x19, 0x0E: 0x1A, 0x0F: 0x1B}
+    dtypes = {0x11: "<i2", 0x12: "<u2", 0x13: "<i4", 0x14: "<u4", 0x15: "<i8", 0x16: "<u8",
+              0x18: "<u4", 0x19: "<u8", 0x1A: "<u4", 0x1B: "<u8"}
+
+    def i64(b, p):
+        return struct.unpack_from("<q", b, p)[0]
+
+    def u32(b, p):
+        return struct.unpack_from("<I", b, p)[0]
+
+    def seal(env):
+        struct.pack_into("<Q", env, len(env) - 8, xxhash.xxh3_64_intdigest(bytes(env[:-8])))
+        return struct.unpack_from("<Q", env, len(env) - 8)[0]
+
+    # header: envelope preamble, feature flags, three strings, fields, columns
+    header = raw[hs:hs + hl]
+    p = 16
+    for _ in range(3):
+        p += 4 + u32(header, p)
+    p += -i64(header, p)
+    ncols = u32(header, p + 8)
+    q = p + 12
+    coltypes = []
+    for _ in range(ncols):
+        ty = struct.unpack_from("<H", header, q + 8)[0]
+        new = to_split.get(ty, ty)
+        struct.pack_into("<H", header, q + 8, new)
+        coltypes.append(new)
+        q += i64(header, q)
+    hck = seal(header)
+    raw[hs:hs + hl] = header
+
+    def encode(ty, off, n, width):
+        """Re-encodes n plain elements at raw[off:] in place."""
+        if ty not in dtypes or n == 0:
+            return
+        a = np.frombuffer(bytes(raw[off:off + n * width]), dtype=dtypes[ty]).copy()
+        if ty in (0x11, 0x13, 0x15):  # zigzag
+            bits = 8 * width
+            a = ((a << 1) ^ (a >> (bits - 1))).view(dtypes[ty].replace("i", "u"))
+        if ty in (0x1A, 0x1B):  # delta: the first element as it is
+            a[1:] = a[1:] - a[:-1]
+        raw[off:off + n * width] = a.view(np.uint8).reshape(n, width).T.tobytes()
+
+    def list_frame(n, payload):
+        return struct.pack("<qI", -(12 + len(payload)), n) + payload
+
+    def page_list(pl):
+        # preamble, header checksum, cluster summaries (kept), nested page locations
+        p = 16
+        summaries = bytes(pl[p:p + (-i64(pl, p))])
+        p += -i64(pl, p)
+        nclusters = u32(pl, p + 8)
+        p += 12
+        clusters = []
+        for _ in range(nclusters):
+            ncol = u32(pl, p + 8)
+            end_cluster = p + (-i64(pl, p))
+            p += 12
+            cols = []
+            for col in range(ncol):
+                end_col = p + (-i64(pl, p))
+                npages = u32(pl, p + 8)
+                p += 12
+                pages = []
+                for _ in range(npages):
+                    n, size, off = struct.unpack_from("<iiQ", pl, p)
+                    p += 16
+                    ty = coltypes[col]
+                    if ty == 0x00 or n < 2:  # bit-packed pages stay whole
+                        pieces = [(0, n)]
+                    else:
+                        k = (n + 2) // 3
+                        pieces = [(a, min(a + k, n)) for a in range(0, n, k)]
+                    width = size // n if n else 0
+                    for a, b in pieces:
+                        if ty != 0x00:
+                            encode(ty, off + a * width, b - a, width)
+                        sz = size if ty == 0x00 else (b - a) * width
+                        at = off + a * width
+                        if col % 2 == 0:
+                            # a copy with ROOT's page checksum (xxhash3 after the page)
+                            page = bytes(raw[at:at + sz])
+                            at = len(raw)
+                            raw.extend(page + struct.pack("<Q", xxhash.xxh3_64_intdigest(page)))
+                            pages.append(struct.pack("<iiQ", -(b - a), sz, at))
+                        else:
+                            pages.append(struct.pack("<iiQ", b - a, sz, at))
+                tail = bytes(pl[p:end_col])  # element offset, compression settings
+                p = end_col
+                cols.append(list_frame(len(pages), b"".join(pages) + tail))
+            p = end_cluster
+            clusters.append(list_frame(len(cols), b"".join(cols)))
+        payload = struct.pack("<Q", hck) + summaries + list_frame(len(clusters), b"".join(clusters))
+        env = bytearray(struct.pack("<Q", ((len(payload) + 16) << 16) | 3) + payload + bytes(8))
+        seal(env)
+        return env
+
+    footer = raw[fs:fs + fl]
+    struct.pack_into("<Q", footer, 16, hck)
+    p = 24
+    p += i64(footer, p)  # schema extension
+    ngroups = u32(footer, p + 8)
+    q = p + 12
+    for _ in range(ngroups):
+        link = q + 8 + 8 + 8 + 4
+        length, size, off = struct.unpack_from("<QiQ", footer, link)
+        new = page_list(raw[off:off + length])
+        at = len(raw)
+        raw += new
+        struct.pack_into("<QiQ", footer, link, len(new), len(new), at)
+        q += i64(footer, q)
+    seal(footer)
+    raw[fs:fs + fl] = footer
+    open(dst, "wb").write(bytes(raw))
+
+
+rewrite_split(os.path.join(OUT, "rntuple-dilepton-none.root"), os.path.join(OUT, "rntuple-dilepton-split.root"))
+print("gen_data: wrote the split-encoded RNTuple")
