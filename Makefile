@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint rust-test python-test browser-test chromium python-build python-build-release venv test-data build-release bench bench-throughput bench-seed bench-ntuple bench-venv clean
+.PHONY: demo test lint rust-test python-test gateway-test browser-test chromium slurm python-build python-build-release venv test-data build-release bench bench-throughput bench-seed bench-ntuple bench-venv clean
 
 ## Build in release mode and compute the seed expression on an embedded cluster; the
 ## Python package `kaon` is installed into .venv as well.
@@ -15,19 +15,22 @@ build-release:
 	$(CARGO) build --release -p kaon-cli
 
 ## Formatting, lints and every test.
-test: lint rust-test python-test browser-test
+test: lint rust-test python-test browser-test gateway-test
 
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-rust-test: test-data
+# The gateway's tests start `kaon` processes (target/debug/kaon); the Slurm test
+# installs Debian's slurm-wlm and munge where missing and starts a one-node cluster.
+rust-test: test-data slurm
+	$(CARGO) build -p kaon-cli
 	$(CARGO) test --workspace
 
 ## The Python package `kaon` (client-py/) in .venv at the repository root.
 VENV := .venv
 VENV_PY := $(CURDIR)/$(VENV)/bin/python
-PY_PACKAGES := "maturin>=1.9,<2" numpy pytest pytest-timeout tqdm ruff ipywidgets ipykernel nbclient nbformat selenium jsonschema prometheus-client pyarrow boost-histogram hist
+PY_PACKAGES := "maturin>=1.9,<2" numpy pytest pytest-timeout tqdm ruff ipywidgets ipykernel nbclient nbformat selenium jsonschema prometheus-client pyarrow boost-histogram hist psutil pyyaml
 MATURIN := cd client-py && VIRTUAL_ENV=$(CURDIR)/$(VENV) $(CURDIR)/$(VENV)/bin/maturin develop --quiet
 
 venv: $(VENV)/.ok
@@ -50,7 +53,19 @@ python-test: python-build test-data
 	$(CARGO) build -p kaon-cli
 	$(VENV)/bin/ruff check client-py/python client-py/tests
 	$(VENV)/bin/ruff format --check client-py/python client-py/tests
-	cd client-py && $(VENV_PY) -m pytest -q --timeout 300 tests
+	cd client-py && $(VENV_PY) -m pytest -q --timeout 300 tests --ignore tests/test_gateway.py
+
+## The gateway from its users' side: a real JupyterHub (installed into
+## tests/gateway/.hub-venv), `kaon gateway` with the local backend, kaon.Gateway, the
+## `kaon cluster`/`kaon run` commands, and the Reana example's steps (reana-client is
+## installed into target/reana-venv to validate reana.yaml).
+gateway-test: python-build test-data
+	$(CARGO) build -p kaon-cli
+	$(VENV)/bin/ruff check tests/gateway examples
+	$(VENV)/bin/ruff format --check tests/gateway examples
+	cd client-py && $(VENV_PY) -m pytest -q --timeout 300 tests/test_gateway.py
+	cd tests/gateway && $(VENV_PY) -m pytest -q --timeout 600 test_reana.py
+	$(VENV_PY) deploy/helm/check-yaml.py
 
 ## The dashboard in headless Chromium (Debian's package, installed where missing),
 ## and its JSON API against docs/dashboard-api.schema.json. Screenshots go to
@@ -60,6 +75,10 @@ browser-test: venv chromium
 	$(VENV)/bin/ruff check tests/browser
 	$(VENV)/bin/ruff format --check tests/browser
 	cd tests/browser && $(VENV_PY) -m pytest -q --timeout 300 .
+
+slurm:
+	@command -v sbatch >/dev/null && command -v slurmctld >/dev/null && command -v munged >/dev/null || \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq slurm-wlm munge)
 
 chromium:
 	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \

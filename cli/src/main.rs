@@ -1,5 +1,7 @@
 //! The `kaon` command: run a scheduler, a worker, a local cluster, or the demo.
 
+mod gateway_client;
+
 use clap::{Args, Parser, Subcommand};
 use kaon_cli::local::{LocalCluster, LocalClusterConfig, WorkerMode};
 use kaon_scheduler::server::SchedulerConfig;
@@ -32,6 +34,13 @@ enum Command {
     /// columns, and write the histogram as JSON (and as a ROOT TH1D with --root-output).
     #[command(after_help = HISTOGRAM_HELP)]
     Histogram(HistogramArgs),
+    /// Run a gateway: per-user clusters, authentication, quotas, behind a REST API.
+    Gateway(kaon_gateway::cli::GatewayArgs),
+    /// Create, list, scale and stop your clusters on a Kaon gateway.
+    Cluster(gateway_client::ClusterArgs),
+    /// Run a program (a Python script or any executable) on a gateway cluster: a new
+    /// one, stopped afterwards, or --cluster NAME.
+    Run(gateway_client::RunArgs),
     /// Print the workers of a running cluster.
     Info {
         /// The scheduler's address, host:port.
@@ -71,6 +80,14 @@ struct SchedulerArgs {
     /// dashboard's scaling controls.
     #[arg(long, env = "KAON_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Where to ask for more workers: the scheduler POSTs {"n": N} here with its
+    /// token (a gateway passes its internal URL for the cluster).
+    #[arg(long, env = "KAON_SCALER_URL")]
+    scaler_url: Option<String>,
+    /// Write {"address": "host:port", "dashboard": "host:port"} to this file once
+    /// listening (useful with --port 0; a gateway's backends read it).
+    #[arg(long, env = "KAON_ADDRESS_FILE")]
+    address_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Args)]
@@ -251,6 +268,13 @@ fn main() {
             Command::Local(args) => local(args).await,
             Command::Demo(args) => demo(args).await,
             Command::Info { scheduler, token } => info(&scheduler, token.as_deref()).await,
+            Command::Gateway(args) => kaon_gateway::cli::run(args).await,
+            Command::Cluster(args) => gateway_client::cluster(args).await,
+            Command::Run(args) => match gateway_client::run(args).await {
+                Ok(0) => Ok(()),
+                Ok(code) => std::process::exit(code),
+                Err(e) => Err(e),
+            },
             Command::Histogram(args) => {
                 let steps = histogram_steps(&matches, &args)?;
                 histogram(args, steps).await
@@ -278,6 +302,10 @@ fn scheduler_config(args: &SchedulerArgs) -> Result<SchedulerConfig, String> {
         token: args.token.clone(),
         ..Default::default()
     };
+    if let Some(url) = &args.scaler_url {
+        let scaler = kaon_cli::scaler_url::HttpScaler::new(url, args.token.clone())?;
+        config.scaler = Some(std::sync::Arc::new(scaler));
+    }
     config.core.worker_ttl = Duration::from_secs_f64(args.worker_ttl);
     config.core.heartbeat = Duration::from_millis(args.heartbeat_ms.clamp(10, 60_000));
     config.core.state.max_worker_deaths = args.allowed_failures.max(1);
@@ -299,6 +327,9 @@ async fn ctrl_c() {
 
 async fn scheduler(args: SchedulerArgs) -> Result<(), String> {
     let running = kaon_scheduler::server::start(scheduler_config(&args)?).await?;
+    if let Some(path) = &args.address_file {
+        write_address_file(path, running.address, running.dashboard)?;
+    }
     println!("Scheduler at {}", running.address);
     println!("Dashboard at {}", running.dashboard_link());
     tokio::select! {
@@ -307,7 +338,46 @@ async fn scheduler(args: SchedulerArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes where the scheduler listens, replacing a wildcard host (`--host 0.0.0.0`)
+/// by this machine's name so that workers on other nodes can use it. Written to a
+/// temporary file and renamed, so a reader never sees half of it.
+fn write_address_file(
+    path: &std::path::Path,
+    address: std::net::SocketAddr,
+    dashboard: std::net::SocketAddr,
+) -> Result<(), String> {
+    let reachable = |a: std::net::SocketAddr| {
+        if a.ip().is_unspecified() {
+            format!("{}:{}", hostname(), a.port())
+        } else {
+            a.to_string()
+        }
+    };
+    let text = serde_json::json!({
+        "address": reachable(address),
+        "dashboard": reachable(dashboard),
+    })
+    .to_string();
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| format!("cannot write the address file {}: {e}", path.display()))
+}
+
+fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its length; gethostname NUL-terminates within it
+    // or truncates, and we stop at the first NUL either way.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return "localhost".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}
+
 async fn worker(args: WorkerArgs) -> Result<(), String> {
+    kaon_worker::memory::keep_freed_memory();
     let mut config = WorkerConfig::new(args.scheduler);
     config.nthreads = args.nthreads.unwrap_or_else(cores).max(1);
     config.memory_limit =

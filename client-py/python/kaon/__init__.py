@@ -12,7 +12,7 @@
   (cluster faults) or NumPy's own exceptions (mistakes in an expression).
 """
 
-from kaon import array
+from kaon import array, ntuple
 from kaon._kaon import __version__
 from kaon.client import Client, Future, compute, default_client, get_client, persist
 from kaon.cluster import LocalCluster
@@ -25,14 +25,19 @@ from kaon.errors import (
     SchedulerUnreachable,
     TaskError,
 )
+from kaon.gateway import BasicAuth, Gateway, GatewayCluster, JupyterHubAuth
 from kaon.progress import progress
 
 __all__ = [
+    "BasicAuth",
     "CancelledError",
     "Client",
     "CommError",
     "Future",
+    "Gateway",
+    "GatewayCluster",
     "GraphRejected",
+    "JupyterHubAuth",
     "KaonError",
     "KilledWorker",
     "LocalCluster",
@@ -43,6 +48,7 @@ __all__ = [
     "compute",
     "default_client",
     "get_client",
+    "ntuple",
     "persist",
     "progress",
 ]

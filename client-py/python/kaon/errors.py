@@ -11,6 +11,8 @@ Faults of the cluster raise a :class:`KaonError`:
 - :class:`CommError`: talking to the scheduler or a worker failed.
 - :class:`GraphRejected`: the scheduler refused the graph.
 - :class:`SchedulerUnreachable`: no scheduler answered at an address in time.
+- :class:`GatewayError` and its subclasses: the gateway (:class:`kaon.Gateway`) refused
+  or failed a request (:class:`GatewayAuthError`, :class:`GatewayQuotaError`, ...).
 """
 
 from __future__ import annotations
@@ -20,6 +22,12 @@ import concurrent.futures
 __all__ = [
     "CancelledError",
     "CommError",
+    "GatewayAuthError",
+    "GatewayClusterNotFound",
+    "GatewayClusterStartError",
+    "GatewayError",
+    "GatewayQuotaError",
+    "GatewayUnreachable",
     "GraphRejected",
     "KaonError",
     "KilledWorker",
@@ -89,3 +97,56 @@ class SchedulerUnreachable(KaonError, TimeoutError):
 
     def __str__(self) -> str:
         return self.text
+
+
+class GatewayError(KaonError):
+    """The gateway (``kaon gateway``) refused or failed a request.
+
+    Attributes
+    ----------
+    status : int
+        The HTTP status of the answer (0 when no answer came).
+    message : str
+        The gateway's own message.
+    """
+
+    def __init__(self, text: str, status: int = 0, message: str = "") -> None:
+        super().__init__(text)
+        self.text = text
+        self.status = status
+        self.message = message or text
+
+    def __reduce__(self):  # type: ignore[override]
+        return (type(self), (self.text, self.status, self.message))
+
+    def __str__(self) -> str:
+        return self.text
+
+
+class GatewayAuthError(GatewayError, PermissionError):
+    """The gateway did not accept the credentials (401), or the caller may not touch
+    that cluster (403)."""
+
+
+class GatewayQuotaError(GatewayError, PermissionError):
+    """A per-user quota forbids the request; ``limit`` names it (e.g. ``max_workers``)."""
+
+    def __init__(self, text: str, status: int = 403, message: str = "", limit: str = "") -> None:
+        super().__init__(text, status, message)
+        self.limit = limit
+
+    def __reduce__(self):  # type: ignore[override]
+        return (type(self), (self.text, self.status, self.message, self.limit))
+
+
+class GatewayClusterNotFound(GatewayError, LookupError):
+    """No cluster of that name exists (404)."""
+
+
+class GatewayClusterStartError(GatewayError):
+    """A cluster failed to start, or did not start in time (502/504); the message
+    carries the backend's reason."""
+
+
+class GatewayUnreachable(GatewayError, ConnectionError):
+    """Nothing answered at the gateway's address."""
