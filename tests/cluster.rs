@@ -590,7 +590,11 @@ async fn scheduler_asks_its_scaler_url_for_workers_and_replaces_lost_ones() {
     {
         let requests = requests.lock().unwrap();
         assert_eq!(requests.len(), 1);
-        assert!(requests[0].to_ascii_lowercase().contains("authorization: bearer t0k"));
+        assert!(
+            requests[0]
+                .to_ascii_lowercase()
+                .contains("authorization: bearer t0k")
+        );
         assert!(requests[0].ends_with("{\"n\":2}"), "{}", requests[0]);
     }
     let info = client.cluster_info().await.unwrap();
@@ -606,7 +610,10 @@ async fn scheduler_asks_its_scaler_url_for_workers_and_replaces_lost_ones() {
         if info.workers.len() == 2 && requests.lock().unwrap().len() == 2 {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "the lost worker was not replaced");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the lost worker was not replaced"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(requests.lock().unwrap()[1].ends_with("{\"n\":1}"));
