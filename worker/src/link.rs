@@ -16,7 +16,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::{TcpListenerStream, UnboundedReceiverStream};
+use kaon_proto::net::no_delay;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 
 /// Runs a worker until `shutdown` resolves (Ok) or the scheduler goes away (Err).
 pub async fn run_worker(
@@ -56,7 +57,7 @@ pub async fn run_worker(
         tonic::transport::Server::builder()
             .tcp_nodelay(true)
             .add_service(data)
-            .serve_with_incoming(TcpListenerStream::new(listener)),
+            .serve_with_incoming(no_delay(listener)),
     );
 
     let mut link =

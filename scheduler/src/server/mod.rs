@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::TcpListenerStream;
+use kaon_proto::net::no_delay;
 use tonic::service::interceptor::InterceptedService;
 
 /// How to run a scheduler.
@@ -141,7 +141,7 @@ pub async fn start(config: SchedulerConfig) -> Result<RunningScheduler, String> 
                 .max_encoding_message_size(kaon_proto::MAX_MESSAGE_BYTES),
             check,
         ))
-        .serve_with_incoming(TcpListenerStream::new(grpc));
+        .serve_with_incoming(no_delay(grpc));
     let http_server = dashboard::serve(http, core_tx, config.token.clone(), prefix.clone());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(async move {
