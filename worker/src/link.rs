@@ -7,6 +7,7 @@ use crate::store::ChunkStore;
 use kaon_kernels::KernelOptions;
 use kaon_proto::auth::{AddToken, Authed, CheckToken};
 use kaon_proto::data::DataClients;
+use kaon_proto::net::no_delay;
 use kaon_proto::{
     Heartbeat, Register, WorkerMessage, data_server::DataServer, scheduler_message,
     worker_link_client::WorkerLinkClient, worker_message,
@@ -16,7 +17,6 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
-use kaon_proto::net::no_delay;
 use tokio_stream::wrappers::UnboundedReceiverStream;
 
 /// Runs a worker until `shutdown` resolves (Ok) or the scheduler goes away (Err).

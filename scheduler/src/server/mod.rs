@@ -13,11 +13,11 @@ pub use self::core::CoreConfig;
 use self::core::{Core, CoreMsg};
 pub use self::scaling::Scaler;
 use kaon_proto::auth::CheckToken;
+use kaon_proto::net::no_delay;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
-use kaon_proto::net::no_delay;
 use tonic::service::interceptor::InterceptedService;
 
 /// How to run a scheduler.
