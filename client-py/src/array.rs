@@ -1,41 +1,16 @@
 //! Lazy arrays for Python: a thin handle over [`kaon_client::Array`].
 //!
-//! Operations are named by their NumPy ufunc and reduction names; [`UNARY_UFUNCS`],
-//! [`BINARY_UFUNCS`] and [`REDUCTIONS`] are the one table from those names to Kaon's
-//! ops. `kaon.array` builds its functions, operators and `__array_ufunc__` from these
-//! tables, so an op added here appears in Python with no further code.
+//! Elementwise operations are NumPy ufuncs by name ([`kaon_client::array::UFUNCS`],
+//! with NumPy's dtype rules in [`kaon_client::array::Ufunc`]); reductions are named in
+//! [`REDUCTIONS`]. `kaon.array` builds its functions, operators and `__array_ufunc__`
+//! from these tables, so an op added there appears in Python with no further code.
 
 use crate::errors::array_error;
-use kaon_client::array::{Array, lower};
-use kaon_graph::{BinaryOp, Fault, ReduceOp, UnaryOp};
-use pyo3::exceptions::PyValueError;
+use kaon_client::array::{Array, ArrayError, Operand, UFUNCS, Ufunc, lower};
+use kaon_graph::dtype::ScalarKind;
+use kaon_graph::{DType, Fault, ReduceOp};
+use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-
-/// NumPy ufuncs of one operand.
-pub const UNARY_UFUNCS: &[(&str, UnaryOp)] = &[
-    ("negative", UnaryOp::Neg),
-    ("absolute", UnaryOp::Abs),
-    ("sqrt", UnaryOp::Sqrt),
-    ("exp", UnaryOp::Exp),
-    ("log", UnaryOp::Log),
-    ("sin", UnaryOp::Sin),
-    ("cos", UnaryOp::Cos),
-    ("tan", UnaryOp::Tan),
-    ("arcsin", UnaryOp::Arcsin),
-    ("arccos", UnaryOp::Arccos),
-    ("arctan", UnaryOp::Arctan),
-];
-
-/// NumPy ufuncs of two operands (arrays or scalars).
-pub const BINARY_UFUNCS: &[(&str, BinaryOp)] = &[
-    ("add", BinaryOp::Add),
-    ("subtract", BinaryOp::Sub),
-    ("multiply", BinaryOp::Mul),
-    ("divide", BinaryOp::Div),
-    ("power", BinaryOp::Pow),
-    ("maximum", BinaryOp::Max),
-    ("minimum", BinaryOp::Min),
-];
 
 /// Reductions with a tree of combine steps.
 pub const REDUCTIONS: &[(&str, ReduceOp)] = &[
@@ -45,6 +20,22 @@ pub const REDUCTIONS: &[(&str, ReduceOp)] = &[
     ("max", ReduceOp::Max),
 ];
 
+fn err(py: Python<'_>, e: ArrayError) -> PyErr {
+    match e {
+        ArrayError::Type(m) => PyTypeError::new_err(m),
+        ArrayError::Overflow(m) => PyOverflowError::new_err(m),
+        e => array_error(py, e),
+    }
+}
+
+fn dtype_named(name: &str) -> PyResult<DType> {
+    DType::from_name(name).ok_or_else(|| {
+        PyTypeError::new_err(format!(
+            "kaon arrays hold float64, float32, int64, int32, uint8 or bool values, not {name}"
+        ))
+    })
+}
+
 fn lookup<T: Copy>(table: &[(&str, T)], name: &str, what: &str) -> PyResult<T> {
     table
         .iter()
@@ -53,7 +44,7 @@ fn lookup<T: Copy>(table: &[(&str, T)], name: &str, what: &str) -> PyResult<T> {
         .ok_or_else(|| PyValueError::new_err(format!("kaon has no {what} named {name:?}")))
 }
 
-/// A lazy, chunked float64 array (the handle behind `kaon.array.Array`).
+/// A lazy, chunked array (the handle behind `kaon.array.Array`).
 #[pyclass(frozen, name = "Array", module = "kaon._kaon")]
 pub struct ArrayHandle {
     pub(crate) inner: Array,
@@ -75,12 +66,74 @@ impl ArrayHandle {
             .map_err(|e| array_error(py, e))
     }
 
-    /// An array filled with `value` over explicit per-axis chunk sizes.
+    /// An array of `dtype` (NumPy's name) filled with `value` over explicit per-axis
+    /// chunk sizes.
     #[staticmethod]
-    fn full(py: Python<'_>, chunks: Vec<Vec<u64>>, value: f64) -> PyResult<Self> {
-        Array::full_chunks(chunks, value)
+    #[pyo3(signature = (chunks, value, dtype="float64"))]
+    fn full(py: Python<'_>, chunks: Vec<Vec<u64>>, value: f64, dtype: &str) -> PyResult<Self> {
+        Array::full_typed(chunks, value, dtype_named(dtype)?)
             .map(Self::wrap)
-            .map_err(|e| array_error(py, e))
+            .map_err(|e| err(py, e))
+    }
+
+    /// The array broadcast to `shape`, with `chunks` (per axis) where given.
+    #[pyo3(signature = (shape, chunks=None))]
+    fn broadcast_to(
+        &self,
+        py: Python<'_>,
+        shape: Vec<u64>,
+        chunks: Option<Vec<Vec<u64>>>,
+    ) -> PyResult<Self> {
+        self.inner
+            .broadcast_to(&shape, chunks)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// NumPy's name of the element type.
+    #[getter]
+    fn dtype(&self) -> &'static str {
+        self.inner.dtype().name()
+    }
+
+    /// The array converted to `dtype` (NumPy's name), as NumPy's `astype`.
+    fn astype(&self, py: Python<'_>, dtype: &str) -> PyResult<Self> {
+        self.inner
+            .astype(dtype_named(dtype)?)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// NumPy ufunc `name` (or `where`) of `args`: arrays, or scalars as `(value, kind)`
+    /// where kind is `"bool"`, `"int"` or `"float"` for Python's (weak) scalars or a
+    /// dtype name for NumPy scalars. At least one operand must be an array.
+    #[staticmethod]
+    fn ufunc(py: Python<'_>, name: &str, args: Vec<Bound<'_, PyAny>>) -> PyResult<Self> {
+        let f = Ufunc::named(name)
+            .ok_or_else(|| PyValueError::new_err(format!("kaon has no ufunc named {name:?}")))?;
+        let mut ops = Vec::with_capacity(args.len());
+        for a in args {
+            if let Ok(h) = a.cast::<ArrayHandle>() {
+                ops.push(Operand::Array(h.get().inner.clone()));
+                continue;
+            }
+            let (value, kind): (f64, String) = a.extract()?;
+            ops.push(match kind.as_str() {
+                "bool" => Operand::Weak(value, ScalarKind::Bool),
+                "int" => Operand::Weak(value, ScalarKind::Int),
+                "float" => Operand::Weak(value, ScalarKind::Float),
+                other => Operand::Strong(value, dtype_named(other)?),
+            });
+        }
+        f.apply(&ops).map(Self::wrap).map_err(|e| err(py, e))
+    }
+
+    /// An int64 array of each element's index along `axis`, over explicit chunks.
+    #[staticmethod]
+    fn iota(py: Python<'_>, chunks: Vec<Vec<u64>>, axis: usize) -> PyResult<Self> {
+        Array::iota(chunks, axis)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
     }
 
     /// An array whose every chunk fails (tests only): with `message`, the kernel fails
@@ -114,30 +167,6 @@ impl ArrayHandle {
         self.inner.logical_chunks()
     }
 
-    /// `ufunc(self)` for a ufunc of [`UNARY_UFUNCS`].
-    fn unary(&self, name: &str) -> PyResult<Self> {
-        Ok(Self::wrap(self.inner.unary(lookup(
-            UNARY_UFUNCS,
-            name,
-            "unary ufunc",
-        )?)))
-    }
-
-    /// `ufunc(self, other)` for a ufunc of [`BINARY_UFUNCS`]; shapes and chunks must match.
-    fn binary(&self, py: Python<'_>, name: &str, other: &ArrayHandle) -> PyResult<Self> {
-        let op = lookup(BINARY_UFUNCS, name, "binary ufunc")?;
-        self.inner
-            .binary(op, &other.inner)
-            .map(Self::wrap)
-            .map_err(|e| array_error(py, e))
-    }
-
-    /// `ufunc(self, value)`, or `ufunc(value, self)` with `scalar_first`.
-    fn scalar(&self, name: &str, value: f64, scalar_first: bool) -> PyResult<Self> {
-        let op = lookup(BINARY_UFUNCS, name, "binary ufunc")?;
-        Ok(Self::wrap(self.inner.scalar(op, value, scalar_first)))
-    }
-
     /// A tree reduction over `axes` (None: all axes).
     #[pyo3(signature = (name, axes=None, split_every=None, keepdims=false))]
     fn reduce(
@@ -154,7 +183,7 @@ impl ArrayHandle {
         } else {
             self.inner.reduce(op, axes.as_deref(), split_every)
         };
-        result.map(Self::wrap).map_err(|e| array_error(py, e))
+        result.map(Self::wrap).map_err(|e| err(py, e))
     }
 
     /// `(tasks, layer names)` of the fused graph that computes this array.
@@ -168,11 +197,7 @@ impl ArrayHandle {
 /// `(name, number of operands)` of every ufunc Kaon computes.
 #[pyfunction]
 fn ufuncs() -> Vec<(&'static str, u32)> {
-    UNARY_UFUNCS
-        .iter()
-        .map(|(n, _)| (*n, 1))
-        .chain(BINARY_UFUNCS.iter().map(|(n, _)| (*n, 2)))
-        .collect()
+    UFUNCS.to_vec()
 }
 
 /// Names of the reductions Kaon computes.

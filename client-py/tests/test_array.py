@@ -15,8 +15,10 @@ import kaon.array as ka
 from conftest import kaon_uniform, random_chunking
 from kaon.array.chunks import normalize_chunks
 
-UNARY = [n for n, k in ka.UFUNCS.items() if k == 1]
-BINARY = [n for n, k in ka.UFUNCS.items() if k == 2]
+#: Ufuncs NumPy computes for float64 input (the bitwise ones refuse floats).
+_INT_ONLY = {"invert", "bitwise_and", "bitwise_or", "bitwise_xor", "left_shift", "right_shift"}
+UNARY = [n for n, k in ka.UFUNCS.items() if k == 1 and n not in _INT_ONLY]
+BINARY = [n for n, k in ka.UFUNCS.items() if k == 2 and n not in _INT_ONLY]
 
 
 @pytest.fixture(autouse=True)
@@ -25,9 +27,10 @@ def _default(client: kaon.Client) -> None:
 
 
 def assert_same(got, want, rtol: float = 1e-12) -> None:
+    """Same shape, same dtype as NumPy's result, and the same values (to ``rtol``)."""
     got = np.asarray(got)
     assert got.shape == np.shape(want), (got.shape, np.shape(want))
-    assert got.dtype == np.float64
+    assert got.dtype == np.asarray(want).dtype, (got.dtype, np.asarray(want).dtype)
     np.testing.assert_allclose(got, want, rtol=rtol, atol=1e-300, equal_nan=True)
 
 
@@ -95,8 +98,10 @@ def test_creation_functions(rng, case):
             assert_same(a.compute(), np.full(shape, value))
     v = float(rng.normal())
     assert_same(ka.full(shape, v, chunks=spec).compute(), np.full(shape, v))
-    assert_same(ka.full(shape, np.float32(2.5), chunks=spec).compute(), np.full(shape, 2.5))
-    assert_same(ka.full(shape, 3, chunks=spec).compute(), np.full(shape, 3.0))
+    assert_same(
+        ka.full(shape, np.float32(2.5), chunks=spec).compute(), np.full(shape, np.float32(2.5))
+    )
+    assert_same(ka.full(shape, 3, chunks=spec).compute(), np.full(shape, 3))
     base = ka.random.random(shape, chunks=spec, seed=1)
     for f, value in ((ka.ones_like, 1.0), (ka.zeros_like, 0.0), (np.ones_like, 1.0)):
         a = f(base)
@@ -157,7 +162,8 @@ def test_unary_ufuncs(rng, name):
     for got in kaon.compute(*lazy):
         assert_same(got, want, rtol=1e-12)
     # On in-memory input the ufunc is NumPy's.
-    assert getattr(ka, name)(0.5) == getattr(np, name)(0.5)
+    with np.errstate(all="ignore"):
+        np.testing.assert_equal(getattr(ka, name)(0.5), getattr(np, name)(0.5))
 
 
 @pytest.mark.parametrize("name", BINARY)
@@ -325,7 +331,8 @@ def test_numpy_protocols(rng):
     with pytest.raises(TypeError):
         np.add.accumulate(x)
     with pytest.raises(TypeError):
-        np.floor(x)  # no such kernel yet: NumPy's protocol reports it
+        np.spacing(x)  # no such kernel: NumPy's protocol reports it
+    assert isinstance(np.floor(x), ka.Array)
 
 
 def test_persist_and_module_compute(client):
@@ -361,7 +368,7 @@ def test_rechunk():
 
 def test_errors_of_expressions():
     x = ka.ones((4, 6), chunks=2)
-    with pytest.raises(ValueError, match=r"\(4, 6\) and \(4, 5\)"):
+    with pytest.raises(ValueError, match=r"\(4, 6\) \(4, 5\)"):
         x + ka.ones((4, 5), chunks=2)
     with pytest.raises(ValueError, match="different chunks"):
         x * ka.ones((4, 6), chunks=3)
@@ -374,9 +381,9 @@ def test_errors_of_expressions():
     with pytest.raises(TypeError, match="axis"):
         x.sum(axis=1.5)
     with pytest.raises(TypeError, match="float64"):
-        ka.ones((3,), dtype=int)
-    with pytest.raises(TypeError, match="float64"):
-        x.sum(dtype=np.float32)
+        ka.ones((3,), dtype=np.complex128)
+    with pytest.raises(TypeError, match="int16"):
+        x.sum(dtype=np.int16)
     with pytest.raises(TypeError, match="complex"):
         x + 1j
     with pytest.raises(TypeError, match="NumPy array"):

@@ -7,11 +7,14 @@
 //! Only reductions (their tree of combine steps) and outputs become layers.
 
 use kaon_graph::{
-    BinaryOp, Blockwise, ChunkGrid, ChunkReduce, Distribution, Fault, Graph, GraphError, Instr,
-    Layer, LayerId, LayerOp, Program, ReduceOp, UnaryOp, ValueId, push_tree_reduction,
+    BinaryOp, Blockwise, ChunkGrid, ChunkReduce, DType, Distribution, Fault, Graph, GraphError,
+    Instr, Layer, LayerId, LayerOp, Program, ReduceOp, UnaryOp, ValueId, push_tree_reduction,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
+
+mod ufunc;
+pub use ufunc::{Operand, UFUNCS, Ufunc};
 
 /// Default fan-in of tree reductions (dask uses 4 for multi-axis, up to 32).
 pub const DEFAULT_SPLIT_EVERY: u32 = 8;
@@ -24,8 +27,20 @@ enum Node {
     Full {
         value: f64,
     },
+    /// Each element's index along an axis.
+    Iota {
+        axis: u32,
+    },
     Unary(UnaryOp, Array),
     Binary(BinaryOp, Array, Array),
+    /// `where(cond, a, b)`.
+    Select(Array, Array, Array),
+    /// `input` broadcast to this array's shape and chunks: input data axis `k` is axis
+    /// `axes[k]` (-1: a dropped axis of length 1).
+    View {
+        input: Array,
+        axes: Vec<i32>,
+    },
     Scalar {
         op: BinaryOp,
         array: Array,
@@ -48,10 +63,15 @@ enum Node {
     Fault(Fault),
 }
 
-/// A lazy, chunked, n-dimensional float64 array.
+/// A lazy, chunked, n-dimensional array of one of NumPy's dtypes ([`DType`]).
+///
+/// Kernels hold every value as a float64; operations keep the values inside their
+/// dtype's value set by casts the ufuncs ([`Ufunc`]) insert, so integers are exact up
+/// to 2^53.
 #[derive(Clone, Debug)]
 pub struct Array {
     node: Arc<Node>,
+    dtype: DType,
     /// The chunk grid of the array's data (reduced axes kept with size 1).
     grid: ChunkGrid,
     /// The shape users see (reduced axes dropped unless keepdims).
@@ -69,21 +89,197 @@ pub enum ArrayError {
         a: Vec<Vec<u64>>,
         b: Vec<Vec<u64>>,
     },
+    /// Shapes that do not broadcast together (NumPy's ValueError).
+    #[error("{0}")]
+    Broadcast(String),
     #[error("axis {axis} is out of bounds for an array of dimension {ndim}")]
     AxisOutOfBounds { axis: i64, ndim: usize },
     #[error("duplicate axis {0} in a reduction")]
     DuplicateAxis(usize),
     #[error("bad chunks: {0}")]
     Grid(#[from] GraphError),
+    /// An operation the operands' dtypes do not support (NumPy's TypeError).
+    #[error("{0}")]
+    Type(String),
+    /// A Python integer that the operation's dtype cannot hold (NumPy's OverflowError).
+    #[error("{0}")]
+    Overflow(String),
 }
 
 impl Array {
     fn new(node: Node, grid: ChunkGrid, shape: Vec<u64>) -> Self {
+        Self::typed(node, grid, shape, DType::F64)
+    }
+
+    fn typed(node: Node, grid: ChunkGrid, shape: Vec<u64>, dtype: DType) -> Self {
         Self {
             node: Arc::new(node),
+            dtype,
             grid,
             shape,
         }
+    }
+
+    /// The element type.
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    /// The same values seen as another dtype (no computation: the caller knows the
+    /// values are inside that dtype's value set).
+    fn relabel(&self, dtype: DType) -> Array {
+        let mut a = self.clone();
+        a.dtype = dtype;
+        a
+    }
+
+    /// `op(self)`, an array of `dtype`.
+    pub fn unary_typed(&self, op: UnaryOp, dtype: DType) -> Array {
+        Self::typed(
+            Node::Unary(op, self.clone()),
+            self.grid.clone(),
+            self.shape.clone(),
+            dtype,
+        )
+    }
+
+    /// `op(self, other)`, an array of `dtype`; shapes and chunks must match.
+    pub fn binary_typed(
+        &self,
+        op: BinaryOp,
+        other: &Array,
+        dtype: DType,
+    ) -> Result<Array, ArrayError> {
+        let mut ops = broadcast_arrays(&[self, other])?;
+        let b = ops.pop().expect("two operands");
+        let a = ops.pop().expect("two operands");
+        let (grid, shape) = (a.grid.clone(), a.shape.clone());
+        Ok(Self::typed(Node::Binary(op, a, b), grid, shape, dtype))
+    }
+
+    /// `where(self, a, b)` (self is the condition, as any dtype), an array of `dtype`.
+    pub fn select(&self, a: &Array, b: &Array, dtype: DType) -> Result<Array, ArrayError> {
+        let mut ops = broadcast_arrays(&[self, a, b])?;
+        let b = ops.pop().expect("three operands");
+        let a = ops.pop().expect("three operands");
+        let c = ops.pop().expect("three operands");
+        let (grid, shape) = (c.grid.clone(), c.shape.clone());
+        Ok(Self::typed(Node::Select(c, a, b), grid, shape, dtype))
+    }
+
+    /// The array broadcast to `shape` (NumPy's rules), with `chunks` along the axes
+    /// it is repeated on (default: one chunk each) and its own chunks elsewhere.
+    pub fn broadcast_to(
+        &self,
+        shape: &[u64],
+        chunks: Option<Vec<Vec<u64>>>,
+    ) -> Result<Array, ArrayError> {
+        let n = shape.len();
+        if n < self.ndim() {
+            return Err(ArrayError::Broadcast(format!(
+                "cannot broadcast an array of shape {} to the shape {}, which has fewer \
+                 dimensions",
+                py_shape(&self.shape),
+                py_shape(shape)
+            )));
+        }
+        let offset = n - self.ndim();
+        let own = self.logical_chunks();
+        let mut target = Vec::with_capacity(n);
+        for (t, &len) in shape.iter().enumerate() {
+            let mine = t.checked_sub(offset).map(|j| (self.shape[j], &own[j]));
+            let c = match (mine, &chunks) {
+                (Some((l, c)), _) if l == len => c.clone(),
+                (Some((1, _)), Some(given)) | (None, Some(given)) => given[t].clone(),
+                (Some((1, _)), None) | (None, None) => vec![len],
+                (Some(_), _) => {
+                    return Err(ArrayError::Broadcast(format!(
+                        "cannot broadcast an array of shape {} to the shape {}",
+                        py_shape(&self.shape),
+                        py_shape(shape)
+                    )));
+                }
+            };
+            target.push(if len == 0 { vec![0] } else { c });
+        }
+        if let Some(given) = &chunks
+            && (given.len() != n || given.iter().zip(&target).any(|(g, t)| g != t))
+        {
+            return Err(ArrayError::Broadcast(format!(
+                "chunks {given:?} do not fit the broadcast of an array of shape {:?} and \
+                 chunks {own:?} to {shape:?}",
+                self.shape
+            )));
+        }
+        let grid = ChunkGrid::new(target)?;
+        Ok(self.view(grid, shape.to_vec()))
+    }
+
+    /// This array seen as one of `shape` and `grid` (a broadcast of it).
+    fn view(&self, grid: ChunkGrid, shape: Vec<u64>) -> Array {
+        if shape == self.shape && grid == self.grid && self.grid.ndim() == self.ndim() {
+            return self.clone();
+        }
+        let offset = (shape.len() - self.ndim()) as i32;
+        let dropped = self.dropped_axes();
+        let mut logical = 0;
+        let axes = (0..self.grid.ndim())
+            .map(|k| {
+                if dropped.contains(&k) {
+                    -1
+                } else {
+                    logical += 1;
+                    logical - 1 + offset
+                }
+            })
+            .collect();
+        Self::typed(
+            Node::View {
+                input: self.clone(),
+                axes,
+            },
+            grid,
+            shape,
+            self.dtype,
+        )
+    }
+
+    /// A constant array with the grid of `self`.
+    pub fn constant_like(&self, value: f64, dtype: DType) -> Array {
+        Self::typed(
+            Node::Full {
+                value: cast_value(value, dtype),
+            },
+            self.grid.clone(),
+            self.shape.clone(),
+            dtype,
+        )
+    }
+
+    /// The array converted to `dtype` as NumPy's `astype` does (floats to integers
+    /// truncate toward zero and wrap; anything to bool is `!= 0`).
+    pub fn astype(&self, dtype: DType) -> Result<Array, ArrayError> {
+        use DType::*;
+        if dtype == Table || self.dtype == Table {
+            return Err(ArrayError::Type("arrays cannot hold tables".into()));
+        }
+        let from = self.dtype;
+        if from == dtype {
+            return Ok(self.clone());
+        }
+        let op = match dtype {
+            F64 => None,
+            F32 => (!matches!(from, Bool | U8)).then_some(UnaryOp::CastF32),
+            I64 => from.is_float().then_some(UnaryOp::CastI64),
+            I32 => matches!(from, F64 | F32 | I64).then_some(UnaryOp::CastI32),
+            U8 => (!matches!(from, Bool)).then_some(UnaryOp::CastU8),
+            Bool => Some(UnaryOp::CastBool),
+            Table => None,
+        };
+        Ok(match op {
+            Some(op) => self.unary_typed(op, dtype),
+            None => self.relabel(dtype),
+        })
     }
 
     /// Uniform random numbers in [0, 1); each chunk is a pure function of (seed, chunk index).
@@ -112,9 +308,44 @@ impl Array {
 
     /// Like [`Array::full`], with explicit (possibly irregular) chunk sizes per axis.
     pub fn full_chunks(chunks: Vec<Vec<u64>>, value: f64) -> Result<Self, ArrayError> {
+        Self::full_typed(chunks, value, DType::F64)
+    }
+
+    /// An array of `dtype` filled with `value` (converted to the dtype as `astype`
+    /// converts), with explicit chunk sizes per axis.
+    pub fn full_typed(chunks: Vec<Vec<u64>>, value: f64, dtype: DType) -> Result<Self, ArrayError> {
+        if dtype == DType::Table {
+            return Err(ArrayError::Type("arrays cannot hold tables".into()));
+        }
         let grid = ChunkGrid::new(chunks)?;
         let shape = grid.shape();
-        Ok(Self::new(Node::Full { value }, grid, shape))
+        Ok(Self::typed(
+            Node::Full {
+                value: cast_value(value, dtype),
+            },
+            grid,
+            shape,
+            dtype,
+        ))
+    }
+
+    /// An int64 array whose every element is its index along `axis` (the base of
+    /// `arange`, `linspace` and `eye`), with explicit chunk sizes per axis.
+    pub fn iota(chunks: Vec<Vec<u64>>, axis: usize) -> Result<Self, ArrayError> {
+        let grid = ChunkGrid::new(chunks)?;
+        let shape = grid.shape();
+        if axis >= shape.len() {
+            return Err(ArrayError::AxisOutOfBounds {
+                axis: axis as i64,
+                ndim: shape.len(),
+            });
+        }
+        Ok(Self::typed(
+            Node::Iota { axis: axis as u32 },
+            grid,
+            shape,
+            DType::I64,
+        ))
     }
 
     /// An array whose every chunk fails with `fault`: for tests of error handling and
@@ -168,25 +399,9 @@ impl Array {
         self.unary(UnaryOp::Arccos)
     }
 
+    /// `op(self, other)` on float64 arrays (see [`Ufunc`] for NumPy's dtype rules).
     pub fn binary(&self, op: BinaryOp, other: &Array) -> Result<Array, ArrayError> {
-        if self.shape != other.shape {
-            return Err(ArrayError::ShapeMismatch(
-                self.shape.clone(),
-                other.shape.clone(),
-            ));
-        }
-        if self.grid != other.grid {
-            return Err(ArrayError::ChunkMismatch {
-                shape: self.shape.clone(),
-                a: self.grid.chunks().to_vec(),
-                b: other.grid.chunks().to_vec(),
-            });
-        }
-        Ok(Self::new(
-            Node::Binary(op, self.clone(), other.clone()),
-            self.grid.clone(),
-            self.shape.clone(),
-        ))
+        self.binary_typed(op, other, DType::F64)
     }
 
     /// `self op scalar` (or `scalar op self` with `scalar_first`).
@@ -249,7 +464,11 @@ impl Array {
             .filter(|(a, _)| !norm.contains(a))
             .map(|(_, &s)| s)
             .collect();
-        Ok(Self::new(
+        let dtype = match op {
+            ReduceOp::Sum | ReduceOp::Prod => kaon_graph::dtype::sum_of(self.dtype),
+            ReduceOp::Min | ReduceOp::Max => self.dtype,
+        };
+        Ok(Self::typed(
             Node::Reduce {
                 op,
                 input: self.clone(),
@@ -258,6 +477,7 @@ impl Array {
             },
             grid,
             shape,
+            dtype,
         ))
     }
 
@@ -285,13 +505,15 @@ impl Array {
             .map(|(&s, a)| if data_axes.contains(a) { 1 } else { s })
             .collect();
         let grid = reduced.grid.clone();
-        Ok(Self::new(
+        let dtype = reduced.dtype;
+        Ok(Self::typed(
             Node::KeepDims {
                 input: reduced,
                 axes: data_axes,
             },
             grid,
             shape,
+            dtype,
         ))
     }
 
@@ -320,15 +542,19 @@ impl Array {
                 d.extend(axes.iter().copied());
                 d
             }
-            Node::Unary(_, a) | Node::Scalar { array: a, .. } | Node::Binary(_, a, _) => {
-                a.dropped_axes()
-            }
+            Node::Unary(_, a)
+            | Node::Scalar { array: a, .. }
+            | Node::Binary(_, a, _)
+            | Node::Select(a, _, _) => a.dropped_axes(),
+            Node::View { .. } => vec![],
             Node::KeepDims { input, axes } => {
                 let mut d = input.dropped_axes();
                 d.retain(|a| !axes.contains(a));
                 d
             }
-            Node::Random { .. } | Node::Full { .. } | Node::Fault(_) => vec![],
+            Node::Random { .. } | Node::Full { .. } | Node::Iota { .. } | Node::Fault(_) => {
+                vec![]
+            }
         }
     }
 
@@ -372,8 +598,29 @@ struct Lowering {
 struct ProgramBuilder {
     program: Program,
     inputs: Vec<LayerId>,
+    /// How each input slot is read (None: as is).
+    maps: Vec<Option<Vec<i32>>>,
     values: HashMap<*const Node, ValueId>,
     names: Vec<&'static str>,
+}
+
+impl ProgramBuilder {
+    /// The input slot reading `layer` with `map`, added if new.
+    fn slot(&mut self, layer: LayerId, map: Option<Vec<i32>>) -> u32 {
+        let found = self
+            .inputs
+            .iter()
+            .zip(&self.maps)
+            .position(|(&l, m)| l == layer && *m == map);
+        match found {
+            Some(s) => s as u32,
+            None => {
+                self.inputs.push(layer);
+                self.maps.push(map);
+                (self.inputs.len() - 1) as u32
+            }
+        }
+    }
 }
 
 impl Lowering {
@@ -456,6 +703,10 @@ impl Lowering {
                 b.names.push("full");
                 b.program.push(Instr::Const(*value))
             }
+            Node::Iota { axis } => {
+                b.names.push("arange");
+                b.program.push(Instr::Iota { axis: *axis })
+            }
             Node::Fault(fault) => {
                 b.names.push("fault");
                 b.program.push(Instr::Fault(fault.clone()))
@@ -472,6 +723,13 @@ impl Lowering {
                 b.names.push(binary_name(*op));
                 b.program.push(Instr::Binary(*op, x, y))
             }
+            Node::Select(c, x, y) => {
+                let c = self.emit(c, b);
+                let x = self.emit(x, b);
+                let y = self.emit(y, b);
+                b.names.push("where");
+                b.program.push(Instr::Select(c, x, y))
+            }
             Node::Scalar {
                 op,
                 array,
@@ -486,14 +744,23 @@ impl Lowering {
             }
             Node::Reduce { .. } => {
                 let layer = self.materialize(a);
-                let slot = match b.inputs.iter().position(|&l| l == layer) {
-                    Some(s) => s,
-                    None => {
-                        b.inputs.push(layer);
-                        b.inputs.len() - 1
-                    }
-                };
-                b.program.push(Instr::Input(slot as u32))
+                let slot = b.slot(layer, None);
+                b.program.push(Instr::Input(slot))
+            }
+            Node::View { input, axes } => {
+                if let Node::Full { value } = &*input.node {
+                    // A constant is the same everywhere: no input needed.
+                    b.names.push("full");
+                    b.program.push(Instr::Const(*value))
+                } else {
+                    let layer = self.materialize(input);
+                    b.names.push("broadcast");
+                    let slot = b.slot(layer, Some(axes.clone()));
+                    b.program.push(Instr::InputBroadcast {
+                        slot,
+                        axes: axes.clone(),
+                    })
+                }
             }
         };
         b.values.insert(key, v);
@@ -530,6 +797,30 @@ fn unary_name(op: UnaryOp) -> &'static str {
         UnaryOp::Arcsin => "arcsin",
         UnaryOp::Arccos => "arccos",
         UnaryOp::Arctan => "arctan",
+        UnaryOp::Sign => "sign",
+        UnaryOp::Cbrt => "cbrt",
+        UnaryOp::Square => "square",
+        UnaryOp::Expm1 => "expm1",
+        UnaryOp::Log1p => "log1p",
+        UnaryOp::Log10 => "log10",
+        UnaryOp::Log2 => "log2",
+        UnaryOp::Sinh => "sinh",
+        UnaryOp::Cosh => "cosh",
+        UnaryOp::Tanh => "tanh",
+        UnaryOp::Arcsinh => "arcsinh",
+        UnaryOp::Arccosh => "arccosh",
+        UnaryOp::Arctanh => "arctanh",
+        UnaryOp::Floor => "floor",
+        UnaryOp::Ceil => "ceil",
+        UnaryOp::Rint => "rint",
+        UnaryOp::Trunc => "trunc",
+        UnaryOp::IsNan => "isnan",
+        UnaryOp::IsInf => "isinf",
+        UnaryOp::IsFinite => "isfinite",
+        UnaryOp::LogicalNot => "logical_not",
+        UnaryOp::Invert => "invert",
+        UnaryOp::CastF32 | UnaryOp::CastI64 | UnaryOp::CastI32 | UnaryOp::CastU8 => "astype",
+        UnaryOp::CastBool => "astype",
     }
 }
 
@@ -542,6 +833,116 @@ fn binary_name(op: BinaryOp) -> &'static str {
         BinaryOp::Pow => "power",
         BinaryOp::Max => "maximum",
         BinaryOp::Min => "minimum",
+        BinaryOp::FloorDiv | BinaryOp::IntFloorDiv => "floordiv",
+        BinaryOp::Mod | BinaryOp::IntMod => "mod",
+        BinaryOp::Eq => "eq",
+        BinaryOp::Ne => "ne",
+        BinaryOp::Lt => "lt",
+        BinaryOp::Le => "le",
+        BinaryOp::Gt => "gt",
+        BinaryOp::Ge => "ge",
+        BinaryOp::LogicalAnd => "logical_and",
+        BinaryOp::LogicalOr => "logical_or",
+        BinaryOp::LogicalXor => "logical_xor",
+        BinaryOp::BitAnd => "and",
+        BinaryOp::BitOr => "or",
+        BinaryOp::BitXor => "xor",
+        BinaryOp::Shl => "lshift",
+        BinaryOp::Shr => "rshift",
+        BinaryOp::Arctan2 => "arctan2",
+        BinaryOp::Hypot => "hypot",
+    }
+}
+
+/// The arrays broadcast against each other (NumPy's rules on the shapes users see):
+/// unchanged where shapes and chunks already agree, else views of the common shape
+/// and chunks. Along an axis where several arrays have a length other than 1 their
+/// chunks must agree.
+pub fn broadcast_arrays(arrays: &[&Array]) -> Result<Vec<Array>, ArrayError> {
+    let first = arrays[0];
+    if arrays
+        .iter()
+        .all(|a| a.shape == first.shape && a.grid == first.grid)
+    {
+        return Ok(arrays.iter().map(|&a| a.clone()).collect());
+    }
+    let n = arrays.iter().map(|a| a.ndim()).max().unwrap_or(0);
+    let mut shape = vec![1u64; n];
+    let mut chunks: Vec<Option<Vec<u64>>> = vec![None; n];
+    let shapes = || {
+        arrays
+            .iter()
+            .map(|a| py_shape(&a.shape))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    for a in arrays {
+        let own = a.logical_chunks();
+        let offset = n - a.ndim();
+        for (j, &len) in a.shape.iter().enumerate() {
+            let t = j + offset;
+            if len == 1 && shape[t] != 1 {
+                continue;
+            }
+            if shape[t] != 1 && shape[t] != len {
+                return Err(ArrayError::Broadcast(format!(
+                    "operands could not be broadcast together with shapes {}",
+                    shapes()
+                )));
+            }
+            if len != 1 {
+                if let Some(c) = &chunks[t]
+                    && c != &own[j]
+                {
+                    return Err(ArrayError::ChunkMismatch {
+                        shape: a.shape.clone(),
+                        a: vec![c.clone()],
+                        b: vec![own[j].clone()],
+                    });
+                }
+                chunks[t] = Some(own[j].clone());
+            }
+            shape[t] = len;
+        }
+    }
+    let grid = ChunkGrid::new(
+        chunks
+            .into_iter()
+            .zip(&shape)
+            .map(|(c, &len)| c.unwrap_or(vec![len]))
+            .collect(),
+    )?;
+    Ok(arrays
+        .iter()
+        .map(|a| a.view(grid.clone(), shape.clone()))
+        .collect())
+}
+
+/// A shape as Python writes it: `(4, 6)`, `(4,)`, `()`.
+pub fn py_shape(shape: &[u64]) -> String {
+    match shape {
+        [one] => format!("({one},)"),
+        _ => format!(
+            "({})",
+            shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// `value` converted to `dtype` as NumPy's `astype` converts it.
+pub fn cast_value(value: f64, dtype: DType) -> f64 {
+    use DType::*;
+    match dtype {
+        F64 | Table => value,
+        F32 => value as f32 as f64,
+        I64 => value as i64 as f64,
+        I32 => value as i64 as i32 as f64,
+        U8 => value as i64 as u8 as f64,
+        Bool => (value != 0.0) as u8 as f64,
     }
 }
 
@@ -615,7 +1016,7 @@ mod tests {
         let x = Array::random(&[4, 4], &[2, 2], 1).unwrap();
         let y = Array::random(&[4, 5], &[2, 2], 2).unwrap();
         let err = x.add(&y).unwrap_err().to_string();
-        assert!(err.contains("[4, 4]") && err.contains("[4, 5]"), "{err}");
+        assert!(err.contains("(4, 4) (4, 5)"), "{err}");
         let y = Array::random(&[4, 4], &[4, 4], 2).unwrap();
         assert!(matches!(x.add(&y), Err(ArrayError::ChunkMismatch { .. })));
         assert!(matches!(
@@ -623,6 +1024,48 @@ mod tests {
             Err(ArrayError::AxisOutOfBounds { axis: 2, ndim: 2 })
         ));
         assert!(x.sum(Some(&[-1])).is_ok());
+    }
+
+    #[test]
+    fn broadcasting_reads_inputs_through_views() {
+        let x = Array::random(&[6, 4], &[2, 2], 1).unwrap();
+        // x - x.mean(axis=0): the mean's layer is read broadcast over x's chunks.
+        let m = x.sum(Some(&[0])).unwrap(); // shape (4,), data (1, 4)
+        let d = x.binary(BinaryOp::Sub, &m).unwrap();
+        assert_eq!(d.shape(), &[6, 4]);
+        let (g, _) = lower(&[&d]).unwrap();
+        let last = g.layers().last().unwrap();
+        let LayerOp::Blockwise(b) = &last.op else {
+            panic!()
+        };
+        assert!(
+            b.program
+                .instrs
+                .iter()
+                .any(|i| matches!(i, Instr::InputBroadcast { axes, .. } if axes == &vec![-1, 1]))
+        );
+        // A row and a column broadcast to a matrix; constants need no input.
+        let row = Array::random(&[1, 4], &[1, 2], 2).unwrap();
+        let col = Array::ones(&[6, 1], &[2, 1]).unwrap();
+        let p = row.binary(BinaryOp::Mul, &col).unwrap();
+        assert_eq!(p.shape(), &[6, 4]);
+        assert_eq!(p.chunks(), &[vec![2, 2, 2], vec![2, 2]]);
+        let (g, _) = lower(&[&p]).unwrap();
+        assert_eq!(g.layers().len(), 2); // the row's layer, then the product
+        let v = Array::random(&[4], &[2], 3).unwrap();
+        assert_eq!(x.binary(BinaryOp::Add, &v).unwrap().shape(), &[6, 4]);
+        let w = Array::random(&[4], &[4], 3).unwrap();
+        assert!(matches!(
+            x.binary(BinaryOp::Add, &w),
+            Err(ArrayError::ChunkMismatch { .. })
+        ));
+        let b = v
+            .broadcast_to(&[3, 4], Some(vec![vec![2, 1], vec![2, 2]]))
+            .unwrap();
+        assert_eq!(b.chunks(), &[vec![2, 1], vec![2, 2]]);
+        assert!(v.broadcast_to(&[5], None).is_err());
+        let (g, _) = lower(&[&b]).unwrap();
+        assert_eq!(g.num_tasks(), 2 + 4);
     }
 
     #[test]

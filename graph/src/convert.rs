@@ -304,7 +304,7 @@ fn reduce_op_to_proto(op: ReduceOp) -> pb::ReduceOp {
     }
 }
 
-const UNARY: [(pb::UnaryOp, UnaryOp); 11] = [
+const UNARY: [(pb::UnaryOp, UnaryOp); 38] = [
     (pb::UnaryOp::Neg, UnaryOp::Neg),
     (pb::UnaryOp::Abs, UnaryOp::Abs),
     (pb::UnaryOp::Sqrt, UnaryOp::Sqrt),
@@ -316,9 +316,36 @@ const UNARY: [(pb::UnaryOp, UnaryOp); 11] = [
     (pb::UnaryOp::Arcsin, UnaryOp::Arcsin),
     (pb::UnaryOp::Arccos, UnaryOp::Arccos),
     (pb::UnaryOp::Arctan, UnaryOp::Arctan),
+    (pb::UnaryOp::Sign, UnaryOp::Sign),
+    (pb::UnaryOp::Cbrt, UnaryOp::Cbrt),
+    (pb::UnaryOp::Square, UnaryOp::Square),
+    (pb::UnaryOp::Expm1, UnaryOp::Expm1),
+    (pb::UnaryOp::Log1p, UnaryOp::Log1p),
+    (pb::UnaryOp::Log10, UnaryOp::Log10),
+    (pb::UnaryOp::Log2, UnaryOp::Log2),
+    (pb::UnaryOp::Sinh, UnaryOp::Sinh),
+    (pb::UnaryOp::Cosh, UnaryOp::Cosh),
+    (pb::UnaryOp::Tanh, UnaryOp::Tanh),
+    (pb::UnaryOp::Arcsinh, UnaryOp::Arcsinh),
+    (pb::UnaryOp::Arccosh, UnaryOp::Arccosh),
+    (pb::UnaryOp::Arctanh, UnaryOp::Arctanh),
+    (pb::UnaryOp::Floor, UnaryOp::Floor),
+    (pb::UnaryOp::Ceil, UnaryOp::Ceil),
+    (pb::UnaryOp::Rint, UnaryOp::Rint),
+    (pb::UnaryOp::Trunc, UnaryOp::Trunc),
+    (pb::UnaryOp::Isnan, UnaryOp::IsNan),
+    (pb::UnaryOp::Isinf, UnaryOp::IsInf),
+    (pb::UnaryOp::Isfinite, UnaryOp::IsFinite),
+    (pb::UnaryOp::LogicalNot, UnaryOp::LogicalNot),
+    (pb::UnaryOp::Invert, UnaryOp::Invert),
+    (pb::UnaryOp::CastF32, UnaryOp::CastF32),
+    (pb::UnaryOp::CastI64, UnaryOp::CastI64),
+    (pb::UnaryOp::CastI32, UnaryOp::CastI32),
+    (pb::UnaryOp::CastU8, UnaryOp::CastU8),
+    (pb::UnaryOp::CastBool, UnaryOp::CastBool),
 ];
 
-const BINARY: [(pb::BinaryOp, BinaryOp); 7] = [
+const BINARY: [(pb::BinaryOp, BinaryOp); 27] = [
     (pb::BinaryOp::Add, BinaryOp::Add),
     (pb::BinaryOp::Sub, BinaryOp::Sub),
     (pb::BinaryOp::Mul, BinaryOp::Mul),
@@ -326,6 +353,26 @@ const BINARY: [(pb::BinaryOp, BinaryOp); 7] = [
     (pb::BinaryOp::Pow, BinaryOp::Pow),
     (pb::BinaryOp::Max, BinaryOp::Max),
     (pb::BinaryOp::Min, BinaryOp::Min),
+    (pb::BinaryOp::FloorDiv, BinaryOp::FloorDiv),
+    (pb::BinaryOp::Mod, BinaryOp::Mod),
+    (pb::BinaryOp::IntFloorDiv, BinaryOp::IntFloorDiv),
+    (pb::BinaryOp::IntMod, BinaryOp::IntMod),
+    (pb::BinaryOp::Eq, BinaryOp::Eq),
+    (pb::BinaryOp::Ne, BinaryOp::Ne),
+    (pb::BinaryOp::Lt, BinaryOp::Lt),
+    (pb::BinaryOp::Le, BinaryOp::Le),
+    (pb::BinaryOp::Gt, BinaryOp::Gt),
+    (pb::BinaryOp::Ge, BinaryOp::Ge),
+    (pb::BinaryOp::LogicalAnd, BinaryOp::LogicalAnd),
+    (pb::BinaryOp::LogicalOr, BinaryOp::LogicalOr),
+    (pb::BinaryOp::LogicalXor, BinaryOp::LogicalXor),
+    (pb::BinaryOp::BitAnd, BinaryOp::BitAnd),
+    (pb::BinaryOp::BitOr, BinaryOp::BitOr),
+    (pb::BinaryOp::BitXor, BinaryOp::BitXor),
+    (pb::BinaryOp::Shl, BinaryOp::Shl),
+    (pb::BinaryOp::Shr, BinaryOp::Shr),
+    (pb::BinaryOp::Arctan2, BinaryOp::Arctan2),
+    (pb::BinaryOp::Hypot, BinaryOp::Hypot),
 ];
 
 fn program_from_proto(instrs: &[pb::Instr]) -> Result<Program, String> {
@@ -359,6 +406,17 @@ fn program_from_proto(instrs: &[pb::Instr]) -> Result<Program, String> {
                     .1;
                 Instr::Binary(op, b.lhs, b.rhs)
             }
+            Some(Kind::Iota(axis)) => Instr::Iota { axis: *axis },
+            Some(Kind::Select(s)) => Instr::Select(s.cond, s.if_true, s.if_false),
+            Some(Kind::InputBroadcast(b)) => {
+                if b.axes.len() > crate::MAX_NDIM {
+                    return Err(bad("a broadcast of too many axes"));
+                }
+                Instr::InputBroadcast {
+                    slot: b.slot,
+                    axes: b.axes.clone(),
+                }
+            }
             Some(Kind::Fault(f)) => match &f.kind {
                 Some(pb::fault::Kind::Error(msg)) => Instr::Fault(Fault::Error(msg.clone())),
                 Some(pb::fault::Kind::ExitWorker(_)) => Instr::Fault(Fault::ExitWorker),
@@ -390,6 +448,16 @@ fn instr_to_proto(instr: &Instr) -> pb::Instr {
             op: BINARY.iter().find(|(_, o)| o == op).unwrap().0 as i32,
             lhs: *a,
             rhs: *b,
+        }),
+        Instr::Iota { axis } => Kind::Iota(*axis),
+        Instr::InputBroadcast { slot, axes } => Kind::InputBroadcast(pb::InputBroadcast {
+            slot: *slot,
+            axes: axes.clone(),
+        }),
+        Instr::Select(c, a, b) => Kind::Select(pb::Select {
+            cond: *c,
+            if_true: *a,
+            if_false: *b,
         }),
         Instr::Fault(Fault::Error(msg)) => Kind::Fault(pb::Fault {
             kind: Some(pb::fault::Kind::Error(msg.clone())),
@@ -529,6 +597,30 @@ mod tests {
                 .to_string()
                 .contains("file 9")
         );
+    }
+
+    #[test]
+    fn every_op_and_select_round_trip() {
+        let mut p = Program::default();
+        let x = p.push(Instr::Input(0));
+        let mut last = x;
+        for (_, op) in UNARY {
+            last = p.push(Instr::Unary(op, last));
+        }
+        for (_, op) in BINARY {
+            last = p.push(Instr::Binary(op, last, x));
+        }
+        p.push(Instr::Select(x, last, x));
+        p.push(Instr::Iota { axis: 2 });
+        p.push(Instr::InputBroadcast {
+            slot: 1,
+            axes: vec![-1, 0],
+        });
+        let back = program_from_proto(&p.instrs.iter().map(instr_to_proto).collect::<Vec<_>>());
+        assert_eq!(back.unwrap(), p);
+        // Every proto enum value but 0 has an op.
+        assert_eq!(UNARY.len(), pb::UnaryOp::CastBool as usize);
+        assert_eq!(BINARY.len(), pb::BinaryOp::Hypot as usize);
     }
 
     #[test]

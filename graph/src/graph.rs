@@ -63,6 +63,9 @@ pub struct Graph {
     offsets: Vec<u64>,
     /// Layers that read each layer.
     consumers: Vec<Vec<LayerId>>,
+    /// For each layer, for each input slot of a blockwise layer, how the input is
+    /// broadcast (None: it has the layer's own grid).
+    input_maps: Vec<Vec<Option<Vec<i32>>>>,
 }
 
 impl Graph {
@@ -73,6 +76,7 @@ impl Graph {
         }
         let mut grids: Vec<ChunkGrid> = Vec::with_capacity(layers.len());
         let mut consumers = vec![Vec::new(); layers.len()];
+        let mut input_maps: Vec<Vec<Option<Vec<i32>>>> = Vec::with_capacity(layers.len());
         for (id, layer) in layers.iter().enumerate() {
             let at = |msg: String| GraphError::Layer {
                 layer: id as LayerId,
@@ -101,12 +105,44 @@ impl Graph {
                     Ok(())
                 }
             };
+            let mut maps = Vec::new();
             let grid = match &layer.op {
                 LayerOp::Blockwise(b) => {
+                    validate_program(&b.program, b.inputs.len()).map_err(&at)?;
+                    maps = slot_maps(&b.program, b.inputs.len()).map_err(&at)?;
+                    for (i, instr) in b.program.instrs.iter().enumerate() {
+                        if let Instr::Iota { axis } = instr
+                            && *axis as usize >= b.domain.ndim()
+                        {
+                            return Err(at(format!(
+                                "instruction {i} numbers axis {axis} of a {}-dimensional layer",
+                                b.domain.ndim()
+                            )));
+                        }
+                    }
                     for (slot, &input) in b.inputs.iter().enumerate() {
                         check_input(input)?;
                         let input_grid = &grids[input as usize];
-                        if input_grid != &b.domain {
+                        if let Some(axes) = &maps[slot] {
+                            check_broadcast(input_grid, axes, &b.domain).map_err(|m| {
+                                at(format!(
+                                    "input {slot} (layer '{}', shape {:?}) {m}",
+                                    layers[input as usize].name,
+                                    input_grid.shape()
+                                ))
+                            })?;
+                            let other = b
+                                .inputs
+                                .iter()
+                                .zip(&maps)
+                                .any(|(&l, m)| l == input && m != &maps[slot]);
+                            if other {
+                                return Err(at(format!(
+                                    "reads layer '{}' in two slots with different broadcasts",
+                                    layers[input as usize].name
+                                )));
+                            }
+                        } else if input_grid != &b.domain {
                             return Err(at(format!(
                                 "input {slot} (layer '{}') has shape {:?} and chunks {:?}, \
                                  but the layer runs over shape {:?} with chunks {:?}",
@@ -118,7 +154,6 @@ impl Graph {
                             )));
                         }
                     }
-                    validate_program(&b.program, b.inputs.len()).map_err(&at)?;
                     match &b.reduce {
                         Some(r) => {
                             validate_axes(&r.axes, b.domain.ndim()).map_err(&at)?;
@@ -150,6 +185,7 @@ impl Graph {
                 }
             }
             grids.push(grid);
+            input_maps.push(maps);
         }
         if outputs.is_empty() {
             return Err(GraphError::Invalid(
@@ -191,7 +227,33 @@ impl Graph {
             grids,
             offsets,
             consumers,
+            input_maps,
         })
+    }
+
+    /// The chunk of input `slot`'s layer that chunk `chunk` of blockwise layer `layer`
+    /// reads.
+    fn input_chunk(&self, layer: LayerId, slot: usize, input: LayerId, chunk: u64) -> u64 {
+        match &self.input_maps[layer as usize][slot] {
+            None => chunk,
+            Some(axes) => {
+                let idx = self.grids[layer as usize].block_index(chunk);
+                let in_grid = &self.grids[input as usize];
+                let nb = in_grid.numblocks();
+                let in_idx: Vec<u64> = axes
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &d)| {
+                        if d < 0 || nb[k] == 1 {
+                            0
+                        } else {
+                            idx[d as usize]
+                        }
+                    })
+                    .collect();
+                in_grid.linear_index(&in_idx)
+            }
+        }
     }
 
     pub fn layers(&self) -> &[Layer] {
@@ -254,10 +316,10 @@ impl Graph {
         match &self.layers[task.layer as usize].op {
             LayerOp::Blockwise(b) => {
                 let start = out.len();
-                for &input in &b.inputs {
+                for (slot, &input) in b.inputs.iter().enumerate() {
                     let dep = TaskId {
                         layer: input,
-                        chunk: task.chunk,
+                        chunk: self.input_chunk(task.layer, slot, input, task.chunk),
                     };
                     if !out[start..].contains(&dep) {
                         out.push(dep);
@@ -310,10 +372,20 @@ impl Graph {
     pub fn dependents_of(&self, task: TaskId, out: &mut Vec<TaskId>) {
         for &consumer in &self.consumers[task.layer as usize] {
             match &self.layers[consumer as usize].op {
-                LayerOp::Blockwise(_) => out.push(TaskId {
-                    layer: consumer,
-                    chunk: task.chunk,
-                }),
+                LayerOp::Blockwise(b) => {
+                    let Some(slot) = b.inputs.iter().position(|&l| l == task.layer) else {
+                        continue;
+                    };
+                    match &self.input_maps[consumer as usize][slot] {
+                        None => out.push(TaskId {
+                            layer: consumer,
+                            chunk: task.chunk,
+                        }),
+                        Some(axes) => {
+                            self.broadcast_dependents(task, consumer, axes, out);
+                        }
+                    }
+                }
                 // Reads no layer, so it is nobody's consumer.
                 LayerOp::Ntuple(_) => {}
                 LayerOp::Combine(c) => {
@@ -327,6 +399,53 @@ impl Graph {
                         chunk: self.grids[consumer as usize].linear_index(&idx),
                     });
                 }
+            }
+        }
+    }
+
+    /// Every chunk of blockwise layer `consumer` that reads `task` through a broadcast.
+    fn broadcast_dependents(
+        &self,
+        task: TaskId,
+        consumer: LayerId,
+        axes: &[i32],
+        out: &mut Vec<TaskId>,
+    ) {
+        let in_grid = &self.grids[task.layer as usize];
+        let in_idx = in_grid.block_index(task.chunk);
+        let nb_in = in_grid.numblocks();
+        let grid = &self.grids[consumer as usize];
+        let nb = grid.numblocks();
+        // Fixed coordinates where an input axis with several blocks maps; all others vary.
+        let mut fixed: Vec<Option<u64>> = vec![None; nb.len()];
+        for (k, &d) in axes.iter().enumerate() {
+            if d >= 0 && nb_in[k] > 1 {
+                fixed[d as usize] = Some(in_idx[k]);
+            }
+        }
+        if nb.contains(&0) {
+            return;
+        }
+        let mut cur: Vec<u64> = fixed.iter().map(|f| f.unwrap_or(0)).collect();
+        loop {
+            out.push(TaskId {
+                layer: consumer,
+                chunk: grid.linear_index(&cur),
+            });
+            let mut axis = cur.len();
+            loop {
+                if axis == 0 {
+                    return;
+                }
+                axis -= 1;
+                if fixed[axis].is_some() {
+                    continue;
+                }
+                cur[axis] += 1;
+                if cur[axis] < nb[axis] {
+                    break;
+                }
+                cur[axis] = 0;
             }
         }
     }
@@ -375,13 +494,81 @@ fn validate_axes(axes: &[usize], ndim: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// How each input slot of a program is read: as is (None) or broadcast. A slot must
+/// be read one way only.
+fn slot_maps(program: &Program, num_inputs: usize) -> Result<Vec<Option<Vec<i32>>>, String> {
+    let mut maps: Vec<Option<Option<Vec<i32>>>> = vec![None; num_inputs];
+    for (i, instr) in program.instrs.iter().enumerate() {
+        let (slot, map) = match instr {
+            Instr::Input(s) => (*s as usize, None),
+            Instr::InputBroadcast { slot, axes } => (*slot as usize, Some(axes.clone())),
+            _ => continue,
+        };
+        let Some(entry) = maps.get_mut(slot) else {
+            continue; // validate_program reports it
+        };
+        match entry {
+            None => *entry = Some(map),
+            Some(prev) if *prev == map => {}
+            Some(_) => {
+                return Err(format!(
+                    "instruction {i} reads input {slot} with another broadcast than before"
+                ));
+            }
+        }
+    }
+    Ok(maps.into_iter().map(|m| m.flatten()).collect())
+}
+
+/// Checks that an input of `grid` broadcasts over `domain` with `axes`.
+fn check_broadcast(grid: &ChunkGrid, axes: &[i32], domain: &ChunkGrid) -> Result<(), String> {
+    if axes.len() != grid.ndim() {
+        return Err(format!(
+            "has {} axes, but its broadcast names {}",
+            grid.ndim(),
+            axes.len()
+        ));
+    }
+    let mut last: i64 = -1;
+    for (k, &d) in axes.iter().enumerate() {
+        let chunks = &grid.chunks()[k];
+        if d < 0 {
+            if d != -1 || chunks != &[1] {
+                return Err(format!(
+                    "cannot drop axis {k} (chunks {chunks:?}): only axes of length 1 can be"
+                ));
+            }
+            continue;
+        }
+        if d as usize >= domain.ndim() || (d as i64) <= last {
+            return Err(format!(
+                "maps axis {k} to axis {d} of a {}-dimensional layer (axes must map in order)",
+                domain.ndim()
+            ));
+        }
+        last = d as i64;
+        let want = &domain.chunks()[d as usize];
+        if chunks != want && chunks != &[1] {
+            return Err(format!(
+                "has chunks {chunks:?} on axis {k}, which cannot broadcast over the layer's \
+                 chunks {want:?} on axis {d}"
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn validate_program(program: &Program, num_inputs: usize) -> Result<(), String> {
     if program.instrs.is_empty() {
         return Err("has an empty program".into());
     }
     for (i, instr) in program.instrs.iter().enumerate() {
-        if let Instr::Input(slot) = instr
-            && *slot as usize >= num_inputs
+        let slot = match instr {
+            Instr::Input(slot) | Instr::InputBroadcast { slot, .. } => Some(*slot),
+            _ => None,
+        };
+        if let Some(slot) = slot
+            && slot as usize >= num_inputs
         {
             return Err(format!(
                 "instruction {i} reads input {slot}, but the layer has {num_inputs} inputs"
@@ -534,6 +721,64 @@ mod tests {
             let out = g.outputs()[0];
             assert_eq!(g.layer_tasks(out), g.grid(out).num_chunks());
         }
+    }
+
+    #[test]
+    fn broadcast_inputs_expand_and_are_validated() {
+        // A (1, 3)-chunked row read by every chunk of a (4, 6) grid.
+        let row = Layer {
+            name: "row".into(),
+            op: LayerOp::Blockwise(Blockwise {
+                domain: ChunkGrid::regular(&[1, 6], &[1, 3]).unwrap(),
+                inputs: vec![],
+                program: {
+                    let mut p = Program::default();
+                    p.push(Instr::Const(2.0));
+                    p
+                },
+                reduce: None,
+            }),
+        };
+        let mut p = Program::default();
+        p.push(Instr::InputBroadcast {
+            slot: 0,
+            axes: vec![0, 1],
+        });
+        let wide = |program: Program| Layer {
+            name: "wide".into(),
+            op: LayerOp::Blockwise(Blockwise {
+                domain: ChunkGrid::regular(&[4, 6], &[2, 3]).unwrap(),
+                inputs: vec![0],
+                program,
+                reduce: None,
+            }),
+        };
+        let g = Graph::new(vec![row.clone(), wide(p.clone())], vec![1]).unwrap();
+        let mut v = Vec::new();
+        g.inputs_of(TaskId { layer: 1, chunk: 3 }, &mut v);
+        assert_eq!(v, vec![TaskId { layer: 0, chunk: 1 }]);
+        v.clear();
+        g.dependents_of(TaskId { layer: 0, chunk: 1 }, &mut v);
+        assert_eq!(
+            v,
+            vec![TaskId { layer: 1, chunk: 1 }, TaskId { layer: 1, chunk: 3 }]
+        );
+        for (axes, want) in [
+            (vec![1, 0], "in order"),
+            (vec![0], "broadcast names 1"),
+            (vec![-1, 0], "cannot broadcast"),
+            (vec![0, 5], "axis 5"),
+        ] {
+            let mut bad = Program::default();
+            bad.push(Instr::InputBroadcast { slot: 0, axes });
+            let err = Graph::new(vec![row.clone(), wide(bad)], vec![1]).unwrap_err();
+            assert!(err.to_string().contains(want), "{err}");
+        }
+        // One slot read two ways.
+        let mut bad = p;
+        bad.push(Instr::Input(0));
+        let err = Graph::new(vec![row, wide(bad)], vec![1]).unwrap_err();
+        assert!(err.to_string().contains("another broadcast"), "{err}");
     }
 
     #[test]

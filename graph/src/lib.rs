@@ -9,11 +9,15 @@
 //! compute them instead of shipping task lists. [`Graph::from_proto`] validates graphs
 //! received from the network.
 //!
+//! Arrays have NumPy's dtypes and promotion rules ([`dtype`]); kernels hold their values
+//! as float64 inside each dtype's value set.
+//!
 //! [`ntuple`] layers read partitions of ROOT trees and run an event program written in
 //! the expression language of [`expr`] (parsed and type-checked here, evaluated by the
 //! worker's kernels).
 
 mod convert;
+pub mod dtype;
 pub mod expr;
 mod graph;
 mod grid;

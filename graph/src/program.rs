@@ -7,9 +7,10 @@
 
 use kaon_proto as pb;
 
-/// Element types. Kernels of this release compute in `F64`; the others travel on the
-/// wire so that the array library can grow into them. `Table` is not an element type:
-/// a table chunk (an Arrow record batch) travels as an Arrow IPC stream.
+/// Element types. Kernels hold every array value as a float64; an array of another
+/// dtype keeps its values inside that dtype's value set with the cast instructions
+/// (`UnaryOp::Cast*`) the client inserts (see [`crate::dtype`]). `Table` is not an
+/// element type: a table chunk (an Arrow record batch) travels as an Arrow IPC stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F64,
@@ -90,6 +91,41 @@ pub enum UnaryOp {
     Arcsin,
     Arccos,
     Arctan,
+    /// -1, 0 or 1 (NaN and signed zeros pass through).
+    Sign,
+    Cbrt,
+    Square,
+    Expm1,
+    Log1p,
+    Log10,
+    Log2,
+    Sinh,
+    Cosh,
+    Tanh,
+    Arcsinh,
+    Arccosh,
+    Arctanh,
+    Floor,
+    Ceil,
+    /// Round half to even (NumPy's `rint`, and `round` with no decimals).
+    Rint,
+    Trunc,
+    /// 1 where NaN, else 0.
+    IsNan,
+    IsInf,
+    IsFinite,
+    /// 1 where the value is 0, else 0.
+    LogicalNot,
+    /// Bitwise not of the value as an int64 (`-x - 1`).
+    Invert,
+    /// Rounds to the nearest float32.
+    CastF32,
+    /// Truncates toward zero and wraps into the integer type's range (NaN gives 0).
+    CastI64,
+    CastI32,
+    CastU8,
+    /// 1 where the value is not 0 (NaN is true), else 0.
+    CastBool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -99,8 +135,37 @@ pub enum BinaryOp {
     Mul,
     Div,
     Pow,
+    /// NaN-propagating maximum and minimum (NumPy's `maximum`, `minimum`).
     Max,
     Min,
+    /// Floor division and Python's modulo of floats, as NumPy computes them (`x / 0`
+    /// and NaN for a zero divisor).
+    FloorDiv,
+    Mod,
+    /// Floor division and modulo of integer values: 0 for a zero divisor, as NumPy.
+    IntFloorDiv,
+    IntMod,
+    /// Comparisons: 1 or 0.
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    /// Logic on truth values (non-zero is true): 1 or 0.
+    LogicalAnd,
+    LogicalOr,
+    LogicalXor,
+    /// Bitwise operations on the values as int64.
+    BitAnd,
+    BitOr,
+    BitXor,
+    /// Shifts of int64 values; shifts by 64 or more give 0 (or -1 right-shifting a
+    /// negative value), negative shifts give 0.
+    Shl,
+    Shr,
+    Arctan2,
+    Hypot,
 }
 
 /// Deliberate failures, for tests of error handling and recovery.
@@ -120,25 +185,40 @@ pub type ValueId = u32;
 pub enum Instr {
     /// The chunk of the i-th input layer, at the same chunk index.
     Input(u32),
+    /// The chunk of the i-th input layer broadcast over the layer's chunk: input axis
+    /// `k` is the layer's axis `axes[k]` (where the input has one chunk of length 1 or
+    /// the same chunks), or, where `axes[k]` is -1, an axis of length 1 that the layer
+    /// has not. Layer axes no input axis maps to repeat the input (NumPy broadcasting).
+    InputBroadcast {
+        slot: u32,
+        axes: Vec<i32>,
+    },
     Random {
         seed: u64,
         distribution: Distribution,
     },
     Const(f64),
+    /// Each element's index along axis `axis` of the whole array (0, 1, 2, ...).
+    Iota {
+        axis: u32,
+    },
     Unary(UnaryOp, ValueId),
     Binary(BinaryOp, ValueId, ValueId),
+    /// `if cond != 0 { a } else { b }` per element (NumPy's `where`).
+    Select(ValueId, ValueId, ValueId),
     Fault(Fault),
 }
 
 impl Instr {
     /// Values this instruction reads.
     pub fn operands(&self) -> impl Iterator<Item = ValueId> {
-        let (a, b) = match *self {
-            Instr::Unary(_, a) => (Some(a), None),
-            Instr::Binary(_, a, b) => (Some(a), Some(b)),
-            _ => (None, None),
+        let (a, b, c) = match *self {
+            Instr::Unary(_, a) => (Some(a), None, None),
+            Instr::Binary(_, a, b) => (Some(a), Some(b), None),
+            Instr::Select(c, a, b) => (Some(c), Some(a), Some(b)),
+            _ => (None, None, None),
         };
-        a.into_iter().chain(b)
+        a.into_iter().chain(b).chain(c)
     }
 }
 

@@ -44,9 +44,11 @@ def normalize_address(address: str) -> str:
     return a
 
 
-def _as_numpy(flat: np.ndarray, shape: list) -> Any:
+def _as_numpy(flat: np.ndarray, shape: list, dtype: Any = None) -> Any:
     if flat.dtype == np.uint8:
         flat = flat.view(np.float64)  # one chunk, as received: no copy
+    if dtype is not None and dtype != flat.dtype:
+        flat = flat.astype(dtype)  # kernels hold values as float64
     if not shape:
         return flat[0]  # a NumPy scalar, as NumPy's and dask's reductions give
     return flat.reshape(tuple(shape))
@@ -55,9 +57,10 @@ def _as_numpy(flat: np.ndarray, shape: list) -> Any:
 class _Job:
     """One submitted graph, shared by the futures of its outputs."""
 
-    def __init__(self, client: Client, job: _kaon.Job) -> None:
+    def __init__(self, client: Client, job: _kaon.Job, dtypes: Optional[list] = None) -> None:
         self.client = client
         self._job = job
+        self._dtypes = dtypes
         self._results: Optional[list[np.ndarray]] = None
         self._cancelled = False
         self._lock = threading.Lock()
@@ -128,7 +131,10 @@ class _Job:
                     # Ctrl-C: stop the computation on the cluster too.
                     self.cancel()
                     raise
-                self._results = [_as_numpy(flat, shape) for flat, shape in fetched]
+                dtypes = self._dtypes or [None] * len(fetched)
+                self._results = [
+                    _as_numpy(flat, shape, d) for (flat, shape), d in zip(fetched, dtypes)
+                ]
                 self._finalizer.detach()
                 self._job.release_soon()
         return self._results
@@ -405,7 +411,7 @@ class Client:
                 todo.append(a)
         new: list[Future] = []
         if todo:
-            job = _Job(self, self._rust.submit([a._h for a in todo]))
+            job = _Job(self, self._rust.submit([a._h for a in todo]), [a.dtype for a in todo])
             new = [Future(job, i) for i in range(len(todo))]
         out = []
         for a in arrays:

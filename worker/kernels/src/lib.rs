@@ -22,6 +22,7 @@
 //! ([`ChunkData::Table`], an Arrow record batch that travels and spills as an Arrow
 //! IPC stream).
 
+mod broadcast;
 mod eval;
 mod math;
 pub mod ntuple;
@@ -438,9 +439,9 @@ fn run_blockwise(
             _ => {}
         }
     }
-    let (deps, values) = check_inputs(graph, task, inputs)?;
+    let (deps, mut values) = check_inputs(graph, task, inputs)?;
     // Input slot -> position of its layer in the deduplicated input list.
-    let input_pos: Vec<usize> = b
+    let mut input_pos: Vec<usize> = b
         .inputs
         .iter()
         .map(|&layer| {
@@ -455,15 +456,36 @@ fn run_blockwise(
             message: "an input layer is missing from the task's inputs".into(),
         });
     }
-    let plan = Plan::new(&b.program, task.chunk, &input_pos).map_err(|message| {
+    let idx = b.domain.block_index(task.chunk);
+    let shape = b.domain.chunk_shape(&idx);
+    let ushape = to_usize_shape(graph, task, &shape)?;
+    // Broadcast inputs are repeated into chunk-sized buffers first.
+    let mut expanded: Vec<(usize, Vec<f64>)> = Vec::new();
+    let mut done: Vec<u32> = Vec::new();
+    for instr in &b.program.instrs {
+        if let Instr::InputBroadcast { slot, axes } = instr
+            && !done.contains(slot)
+        {
+            done.push(*slot);
+            let pos = input_pos[*slot as usize];
+            let in_shape = to_usize_shape(graph, task, &inputs[pos].shape)?;
+            expanded.push((
+                *slot as usize,
+                broadcast::expand(values[pos], &in_shape, axes, &ushape),
+            ));
+        }
+    }
+    for (i, (slot, _)) in expanded.iter().enumerate() {
+        input_pos[*slot] = values.len() + i;
+    }
+    values.extend(expanded.iter().map(|(_, v)| &v[..]));
+    let mut plan = Plan::new(&b.program, task.chunk, &input_pos).map_err(|message| {
         KernelError::InvalidProgram {
             task: graph.task_key(task),
             message,
         }
     })?;
-    let idx = b.domain.block_index(task.chunk);
-    let shape = b.domain.chunk_shape(&idx);
-    let ushape = to_usize_shape(graph, task, &shape)?;
+    plan.locate(ushape.clone(), b.domain.chunk_offset(&idx));
     let source = Source::Program {
         plan: &plan,
         inputs: values,

@@ -182,7 +182,110 @@ pub fn minimum(a: f64, b: f64) -> f64 {
     if a <= b || a.is_nan() { a } else { b }
 }
 
+/// NumPy's `sign`: -1, 0 or 1; NaN and signed zeros pass through.
+#[inline(always)]
+pub fn sign(x: f64) -> f64 {
+    if x > 0.0 {
+        1.0
+    } else if x < 0.0 {
+        -1.0
+    } else {
+        x
+    }
+}
+
+#[inline(always)]
+fn truth(x: f64) -> f64 {
+    if x != 0.0 { 1.0 } else { 0.0 }
+}
+
+#[inline(always)]
+fn flag(b: bool) -> f64 {
+    if b { 1.0 } else { 0.0 }
+}
+
+/// A float truncated toward zero to an int64 (saturating; NaN gives 0).
+#[inline(always)]
+fn as_i64(x: f64) -> i64 {
+    x as i64
+}
+
+/// NumPy's floor division of floats (`npy_floor_divide`): `a / b` for `b == 0`.
+pub fn floor_div(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return a / b;
+    }
+    let m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        div -= 1.0;
+    }
+    if div != 0.0 {
+        let f = div.floor();
+        if div - f > 0.5 { f + 1.0 } else { f }
+    } else {
+        0.0f64.copysign(a / b)
+    }
+}
+
+/// NumPy's `remainder` of floats (the sign of the divisor; NaN for `b == 0`).
+pub fn modulo(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return a % b;
+    }
+    let m = a % b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) { m + b } else { m }
+    } else {
+        0.0f64.copysign(b)
+    }
+}
+
+/// Floor division of integer values; 0 for a zero divisor, as NumPy gives.
+pub fn int_floor_div(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return 0.0;
+    }
+    let m = int_mod(a, b);
+    // a - m is an exact multiple of b: the quotient is exact.
+    (a - m) / b
+}
+
+/// Python's (floor) modulo of integer values; 0 for a zero divisor, as NumPy gives.
+pub fn int_mod(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return 0.0;
+    }
+    let m = a % b;
+    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
+        m + b
+    } else {
+        m
+    }
+}
+
+fn shl(a: f64, b: f64) -> f64 {
+    let (a, b) = (as_i64(a), as_i64(b));
+    if (0..64).contains(&b) {
+        a.wrapping_shl(b as u32) as f64
+    } else {
+        0.0
+    }
+}
+
+fn shr(a: f64, b: f64) -> f64 {
+    let (a, b) = (as_i64(a), as_i64(b));
+    if (0..64).contains(&b) {
+        (a >> b) as f64
+    } else if b >= 64 && a < 0 {
+        -1.0
+    } else {
+        0.0
+    }
+}
+
 /// One unary op on one value (the scalar reference and the constant folder).
+#[inline(always)]
 pub fn unary(op: UnaryOp, x: f64) -> f64 {
     match op {
         UnaryOp::Neg => -x,
@@ -196,6 +299,33 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Arcsin => asin(x),
         UnaryOp::Arccos => acos(x),
         UnaryOp::Arctan => x.atan(),
+        UnaryOp::Sign => sign(x),
+        UnaryOp::Cbrt => x.cbrt(),
+        UnaryOp::Square => x * x,
+        UnaryOp::Expm1 => x.exp_m1(),
+        UnaryOp::Log1p => x.ln_1p(),
+        UnaryOp::Log10 => x.log10(),
+        UnaryOp::Log2 => x.log2(),
+        UnaryOp::Sinh => x.sinh(),
+        UnaryOp::Cosh => x.cosh(),
+        UnaryOp::Tanh => x.tanh(),
+        UnaryOp::Arcsinh => x.asinh(),
+        UnaryOp::Arccosh => x.acosh(),
+        UnaryOp::Arctanh => x.atanh(),
+        UnaryOp::Floor => x.floor(),
+        UnaryOp::Ceil => x.ceil(),
+        UnaryOp::Rint => x.round_ties_even(),
+        UnaryOp::Trunc => x.trunc(),
+        UnaryOp::IsNan => flag(x.is_nan()),
+        UnaryOp::IsInf => flag(x.is_infinite()),
+        UnaryOp::IsFinite => flag(x.is_finite()),
+        UnaryOp::LogicalNot => flag(x == 0.0),
+        UnaryOp::Invert => (!as_i64(x)) as f64,
+        UnaryOp::CastF32 => x as f32 as f64,
+        UnaryOp::CastI64 => as_i64(x) as f64,
+        UnaryOp::CastI32 => as_i64(x) as i32 as f64,
+        UnaryOp::CastU8 => as_i64(x) as u8 as f64,
+        UnaryOp::CastBool => truth(x),
     }
 }
 
@@ -210,6 +340,26 @@ pub fn binary(op: BinaryOp, a: f64, b: f64) -> f64 {
         BinaryOp::Pow => a.powf(b),
         BinaryOp::Max => maximum(a, b),
         BinaryOp::Min => minimum(a, b),
+        BinaryOp::FloorDiv => floor_div(a, b),
+        BinaryOp::Mod => modulo(a, b),
+        BinaryOp::IntFloorDiv => int_floor_div(a, b),
+        BinaryOp::IntMod => int_mod(a, b),
+        BinaryOp::Eq => flag(a == b),
+        BinaryOp::Ne => flag(a != b),
+        BinaryOp::Lt => flag(a < b),
+        BinaryOp::Le => flag(a <= b),
+        BinaryOp::Gt => flag(a > b),
+        BinaryOp::Ge => flag(a >= b),
+        BinaryOp::LogicalAnd => flag(a != 0.0 && b != 0.0),
+        BinaryOp::LogicalOr => flag(a != 0.0 || b != 0.0),
+        BinaryOp::LogicalXor => flag((a != 0.0) != (b != 0.0)),
+        BinaryOp::BitAnd => (as_i64(a) & as_i64(b)) as f64,
+        BinaryOp::BitOr => (as_i64(a) | as_i64(b)) as f64,
+        BinaryOp::BitXor => (as_i64(a) ^ as_i64(b)) as f64,
+        BinaryOp::Shl => shl(a, b),
+        BinaryOp::Shr => shr(a, b),
+        BinaryOp::Arctan2 => a.atan2(b),
+        BinaryOp::Hypot => a.hypot(b),
     }
 }
 
@@ -227,6 +377,42 @@ pub fn combine(op: ReduceOp, a: f64, b: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn division_modulo_and_casts_follow_numpy() {
+        // (a, b, np.floor_divide(a, b), np.remainder(a, b)) for floats.
+        for (a, b, q, m) in [
+            (7.0, 2.0, 3.0, 1.0),
+            (-7.0, 2.0, -4.0, 1.0),
+            (7.0, -2.0, -4.0, -1.0),
+            (-7.5, -2.0, 3.0, -1.5),
+            (0.3, 0.1, 2.0, 0.09999999999999998),
+        ] {
+            assert_eq!(floor_div(a, b), q, "{a} // {b}");
+            assert_eq!(modulo(a, b), m, "{a} % {b}");
+        }
+        assert_eq!(floor_div(1.0, 0.0), f64::INFINITY);
+        assert!(modulo(1.0, 0.0).is_nan());
+        assert_eq!(int_floor_div(-7.0, 2.0), -4.0);
+        assert_eq!(int_mod(-7.0, 2.0), 1.0);
+        assert_eq!(int_floor_div(5.0, 0.0), 0.0);
+        assert_eq!(int_mod(5.0, 0.0), 0.0);
+        assert_eq!(unary(UnaryOp::CastU8, -1.0), 255.0);
+        assert_eq!(unary(UnaryOp::CastI32, 2.0f64.powi(31)), -(2.0f64.powi(31)));
+        assert_eq!(unary(UnaryOp::CastI64, -2.7), -2.0);
+        assert_eq!(unary(UnaryOp::CastBool, f64::NAN), 1.0);
+        assert_eq!(unary(UnaryOp::CastF32, 0.1), 0.1f32 as f64);
+        assert_eq!(unary(UnaryOp::Invert, 5.0), -6.0);
+        assert_eq!(unary(UnaryOp::Rint, 2.5), 2.0);
+        assert_eq!(unary(UnaryOp::Rint, -3.5), -4.0);
+        assert_eq!(unary(UnaryOp::Sign, -0.0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(binary(BinaryOp::Shl, 1.0, 70.0), 0.0);
+        assert_eq!(binary(BinaryOp::Shr, -8.0, 70.0), -1.0);
+        assert_eq!(binary(BinaryOp::Shr, -8.0, 1.0), -4.0);
+        assert_eq!(binary(BinaryOp::BitXor, 6.0, 3.0), 5.0);
+        assert_eq!(binary(BinaryOp::Lt, f64::NAN, 1.0), 0.0);
+        assert_eq!(binary(BinaryOp::Ne, f64::NAN, f64::NAN), 1.0);
+    }
 
     /// Distance in units in the last place between two doubles of the same sign class.
     fn ulps(a: f64, b: f64) -> u64 {

@@ -7,49 +7,93 @@
 >>> z = (ka.arcsin(x) + ka.arccos(y)).sum(axis=(1, 2))
 >>> z.compute()                                             # doctest: +SKIP
 
-What exists: float64 arrays; ``random``, ``ones``, ``zeros``, ``empty``, ``full``
-and ``*_like``; the NumPy ufuncs in :data:`UFUNCS` (also through ``np.sin(x)`` and
-operators ``+ - * / **``, unary ``-`` and ``abs``); the reductions ``sum``, ``prod``,
-``min``, ``max`` and ``mean`` over any axes. Operands of a binary operation must have
-the same shape and chunks (no broadcasting or rechunking yet).
+What exists: arrays of float64, float32, int64, int32, uint8 and bool with NumPy 2's
+promotion rules (Python scalars are weak) and ``astype``; ``random`` (``random``,
+``uniform``, ``normal``, ``randint``, ``default_rng``, ``RandomState``), ``ones``,
+``zeros``, ``empty``, ``full``, ``*_like``, ``arange``, ``linspace`` and ``eye``; the
+NumPy ufuncs in :data:`UFUNCS` (also through ``np.sin(x)`` and every arithmetic,
+comparison and bitwise operator), ``where``, ``clip`` and ``round``; the reductions
+``sum``, ``prod``, ``min``, ``max``, ``mean``, ``var``, ``std``, ``any``, ``all`` and
+the ``nan*`` forms over any axes, with ``keepdims``, ``dtype`` and ``split_every``.
+Operands broadcast as in NumPy (``x - x.mean(axis=0)``, ``broadcast_to``); along an
+axis where two operands both have a length other than 1, their chunks must agree.
+Kernels hold values as float64 inside each dtype's value set: integers are exact to
+2**53.
 """
 
 from kaon.array import random
 from kaon.array.chunks import normalize_chunks
-from kaon.array.core import REDUCTIONS, UFUNCS, Array
+from kaon.array.core import REDUCTIONS, UFUNCS, Array, broadcast_to
 from kaon.array.creation import (
+    arange,
     empty,
     empty_like,
+    eye,
     full,
     full_like,
+    linspace,
     ones,
     ones_like,
     zeros,
     zeros_like,
 )
-from kaon.array.reductions import amax, amin, max, mean, min, prod, sum
-from kaon.array.ufuncs import ALIASES, ufunc
+from kaon.array.reductions import (
+    all,
+    amax,
+    amin,
+    any,
+    max,
+    mean,
+    min,
+    nanmax,
+    nanmean,
+    nanmin,
+    nanprod,
+    nansum,
+    prod,
+    std,
+    sum,
+    var,
+)
+from kaon.array.ufuncs import ALIASES, around, clip, round, ufunc, where
 
 __all__ = [
     "REDUCTIONS",
     "UFUNCS",
     "Array",
+    "all",
     "amax",
     "amin",
+    "any",
+    "arange",
+    "around",
+    "broadcast_to",
+    "clip",
     "empty",
     "empty_like",
+    "eye",
     "full",
     "full_like",
+    "linspace",
     "max",
     "mean",
     "min",
+    "nanmax",
+    "nanmean",
+    "nanmin",
+    "nanprod",
+    "nansum",
     "normalize_chunks",
     "ones",
     "ones_like",
     "prod",
     "random",
+    "round",
+    "std",
     "sum",
     "ufunc",
+    "var",
+    "where",
     "zeros",
     "zeros_like",
 ]

@@ -21,8 +21,13 @@ __all__ = ["Array", "apply_ufunc", "reduce"]
 
 FLOAT64 = np.dtype(np.float64)
 
+#: The dtypes kaon arrays hold.
+DTYPES: tuple[np.dtype, ...] = tuple(
+    np.dtype(d) for d in ("float64", "float32", "int64", "int32", "uint8", "bool")
+)
+
 #: NumPy ufunc names Kaon computes, with their number of operands (the table lives
-#: in the extension, next to the kernels' ops).
+#: in the extension, next to the kernels' ops and NumPy's dtype rules).
 UFUNCS: dict[str, int] = dict(_kaon.ufuncs())
 #: Reductions Kaon computes.
 REDUCTIONS: tuple[str, ...] = tuple(_kaon.reductions())
@@ -31,16 +36,65 @@ Scalar = Union[int, float, np.number]
 AxisLike = Union[None, int, Sequence[int]]
 
 
-def check_dtype(dtype: Any) -> None:
-    """Raises TypeError unless ``dtype`` is None or float64, the one dtype Kaon has."""
+def normalize_dtype(dtype: Any) -> Optional[np.dtype]:
+    """``dtype`` as one of :data:`DTYPES` (None stays None).
+
+    Raises
+    ------
+    TypeError
+        For something that is not a dtype, or a dtype kaon arrays do not hold.
+    """
     if dtype is None:
-        return
+        return None
     try:
         d = np.dtype(dtype)
     except TypeError as e:
         raise TypeError(f"{dtype!r} is not a dtype") from e
-    if d != FLOAT64:
-        raise TypeError(f"kaon arrays hold float64 values only (for now), not {d}")
+    if d not in DTYPES:
+        raise TypeError(
+            f"kaon arrays hold float64, float32, int64, int32, uint8 or bool values, not {d}"
+        )
+    return d
+
+
+def check_dtype(dtype: Any) -> None:
+    """Raises TypeError unless ``dtype`` is None or a dtype kaon arrays hold."""
+    normalize_dtype(dtype)
+
+
+def scalar_operand(value: Any) -> Optional[tuple[float, str]]:
+    """``value`` as a ufunc operand ``(value, kind)`` if it is a real scalar (or a 0-d
+    array), else None. Python's bool, int and float are weak (NEP 50: kind ``"bool"``,
+    ``"int"``, ``"float"``); NumPy scalars and 0-d arrays carry their dtype.
+
+    Raises
+    ------
+    TypeError
+        For complex numbers, or NumPy scalars of dtypes kaon arrays do not hold.
+    """
+    if isinstance(value, (np.ndarray, np.generic)):
+        if isinstance(value, np.ndarray) and value.ndim != 0:
+            return None
+        d = np.asarray(value).dtype
+        if d.kind == "c":
+            raise TypeError(f"kaon arrays hold no complex values, not {value!r}")
+        if d.kind not in "biuf":
+            return None
+        if d not in DTYPES:
+            # Other NumPy numbers (int16, float16, ...) count as the nearest kind.
+            d = {"b": np.dtype(bool), "i": np.dtype(np.int64), "u": np.dtype(np.int64)}.get(
+                d.kind, FLOAT64
+            )
+        return float(value), d.name
+    if isinstance(value, bool):
+        return float(value), "bool"
+    if isinstance(value, numbers.Integral):
+        return float(int(value)), "int"
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise TypeError(f"kaon arrays hold no complex values, not the complex {value!r}")
+    if isinstance(value, numbers.Real):
+        return float(value), "float"
+    return None
 
 
 def as_scalar(value: Any) -> float | None:
@@ -51,21 +105,15 @@ def as_scalar(value: Any) -> float | None:
     TypeError
         For complex numbers, which kaon arrays cannot hold.
     """
-    if isinstance(value, np.ndarray):
-        if value.ndim != 0:
-            return None
-        value = value[()]
-    if isinstance(value, (numbers.Complex, np.complexfloating)) and not isinstance(
-        value, numbers.Real
-    ):
-        raise TypeError(f"kaon arrays hold float64 values only, not the complex {value!r}")
-    if isinstance(value, (numbers.Real, np.bool_, np.number)):
-        return float(value)
-    return None
+    op = scalar_operand(value)
+    return None if op is None else op[0]
 
 
 class Array:
-    """A lazy, chunked, n-dimensional float64 array, like ``dask.array.Array``.
+    """A lazy, chunked, n-dimensional array, like ``dask.array.Array``.
+
+    Arrays hold float64, float32, int64, int32, uint8 or bool values, with NumPy 2's
+    promotion rules (NEP 50: Python scalars are weak, ``int32_array + 1`` stays int32).
 
     Build arrays with :func:`kaon.array.random.random`, :func:`kaon.array.ones`,
     :func:`kaon.array.full` and friends, combine them with NumPy ufuncs (``np.sin(x)``
@@ -76,13 +124,16 @@ class Array:
     program per chunk, so no intermediate array is stored.
     """
 
-    __slots__ = ("__weakref__", "_chunks", "_future", "_h")
+    __slots__ = ("__weakref__", "_chunks", "_dtype", "_future", "_h")
     __array_priority__ = 11
+    # Elementwise ``==`` makes arrays unhashable by default; they hash by identity.
+    __hash__ = object.__hash__
 
     def __init__(self, handle: _kaon.Array, future: Optional[Future] = None) -> None:
         self._h = handle
         self._future = future
         self._chunks: Optional[Chunks] = None
+        self._dtype: Optional[np.dtype] = None
 
     # ------------------------------------------------------------------ metadata
     @property
@@ -92,8 +143,10 @@ class Array:
 
     @property
     def dtype(self) -> np.dtype:
-        """Always float64 (for now)."""
-        return FLOAT64
+        """The element type (a NumPy dtype)."""
+        if self._dtype is None:
+            self._dtype = np.dtype(self._h.dtype)
+        return self._dtype
 
     @property
     def chunks(self) -> Chunks:
@@ -130,7 +183,7 @@ class Array:
     @property
     def itemsize(self) -> int:
         """Bytes per element."""
-        return FLOAT64.itemsize
+        return self.dtype.itemsize
 
     @property
     def nbytes(self) -> int:
@@ -161,7 +214,7 @@ class Array:
             ("Shape", str(self.shape), str(self.chunksize)),
             ("Graph", f"{self.npartitions} chunks in {len(layers)} graph layers", ""),
             ("Tasks", f"{tasks} tasks", ""),
-            ("Data type", "float64 numpy.ndarray", ""),
+            ("Data type", f"{self.dtype} numpy.ndarray", ""),
         ]
         body = "".join(
             f"<tr><th>{html.escape(k)}</th><td>{html.escape(a)}</td><td>{html.escape(c)}</td></tr>"
@@ -248,9 +301,28 @@ class Array:
         )
 
     def astype(self, dtype: Any, **kwargs: Any) -> Array:
-        """Returns the array (float64 is the only dtype for now)."""
-        check_dtype(dtype)
-        return self
+        """The array converted to ``dtype``, as ``numpy.ndarray.astype``: floats to
+        integers truncate toward zero, anything to bool is ``!= 0``.
+
+        Parameters
+        ----------
+        dtype : dtype
+            float64, float32, int64, int32, uint8 or bool.
+        **kwargs
+            ``casting=``, ``copy=`` and ``order=`` are accepted and ignored.
+
+        Returns
+        -------
+        Array
+        """
+        d = normalize_dtype(dtype)
+        for k in ("casting", "copy", "order", "subok"):
+            kwargs.pop(k, None)
+        if kwargs:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
+        if d == self.dtype:
+            return self
+        return Array(self._h.astype(d.name))
 
     def copy(self) -> Array:
         """Returns the array (kaon arrays are immutable)."""
@@ -313,6 +385,54 @@ class Array:
         """Arithmetic mean over ``axis``; see :func:`kaon.array.mean`."""
         return mean(self, axis, dtype, keepdims, split_every, out)
 
+    def var(
+        self,
+        axis: AxisLike = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        ddof: float = 0,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Variance over ``axis``; see :func:`kaon.array.var`."""
+        return var(self, axis, dtype, keepdims, ddof, split_every, out)
+
+    def std(
+        self,
+        axis: AxisLike = None,
+        dtype: Any = None,
+        keepdims: bool = False,
+        ddof: float = 0,
+        split_every: Optional[int] = None,
+        out: None = None,
+    ) -> Array:
+        """Standard deviation over ``axis``; see :func:`kaon.array.std`."""
+        return std(self, axis, dtype, keepdims, ddof, split_every, out)
+
+    def any(
+        self, axis: AxisLike = None, keepdims: bool = False, split_every: Optional[int] = None
+    ) -> Array:
+        """Whether any element is true; see :func:`kaon.array.any`."""
+        return any_(self, axis, keepdims, split_every)
+
+    def all(
+        self, axis: AxisLike = None, keepdims: bool = False, split_every: Optional[int] = None
+    ) -> Array:
+        """Whether all elements are true; see :func:`kaon.array.all`."""
+        return all_(self, axis, keepdims, split_every)
+
+    def clip(self, min: Any = None, max: Any = None) -> Array:  # noqa: A002
+        """Values limited to ``[min, max]``; see :func:`kaon.array.clip`."""
+        from kaon.array.ufuncs import clip
+
+        return clip(self, min, max)
+
+    def round(self, decimals: int = 0) -> Array:
+        """Values rounded to ``decimals`` decimals; see :func:`kaon.array.round`."""
+        from kaon.array.ufuncs import round as round_
+
+        return round_(self, decimals)
+
     # ------------------------------------------------------------------ operators
     def __add__(self, other: Any) -> Array:
         return _binary_op("add", self, other)
@@ -346,11 +466,74 @@ class Array:
     def __rpow__(self, other: Any) -> Array:
         return _binary_op("power", other, self)
 
+    def __floordiv__(self, other: Any) -> Array:
+        return _binary_op("floor_divide", self, other)
+
+    def __rfloordiv__(self, other: Any) -> Array:
+        return _binary_op("floor_divide", other, self)
+
+    def __mod__(self, other: Any) -> Array:
+        return _binary_op("remainder", self, other)
+
+    def __rmod__(self, other: Any) -> Array:
+        return _binary_op("remainder", other, self)
+
+    def __lt__(self, other: Any) -> Array:
+        return _binary_op("less", self, other)
+
+    def __le__(self, other: Any) -> Array:
+        return _binary_op("less_equal", self, other)
+
+    def __gt__(self, other: Any) -> Array:
+        return _binary_op("greater", self, other)
+
+    def __ge__(self, other: Any) -> Array:
+        return _binary_op("greater_equal", self, other)
+
+    def __eq__(self, other: Any) -> Array:  # type: ignore[override]
+        return _binary_op("equal", self, other)
+
+    def __ne__(self, other: Any) -> Array:  # type: ignore[override]
+        return _binary_op("not_equal", self, other)
+
+    def __and__(self, other: Any) -> Array:
+        return _binary_op("bitwise_and", self, other)
+
+    def __rand__(self, other: Any) -> Array:
+        return _binary_op("bitwise_and", other, self)
+
+    def __or__(self, other: Any) -> Array:
+        return _binary_op("bitwise_or", self, other)
+
+    def __ror__(self, other: Any) -> Array:
+        return _binary_op("bitwise_or", other, self)
+
+    def __xor__(self, other: Any) -> Array:
+        return _binary_op("bitwise_xor", self, other)
+
+    def __rxor__(self, other: Any) -> Array:
+        return _binary_op("bitwise_xor", other, self)
+
+    def __lshift__(self, other: Any) -> Array:
+        return _binary_op("left_shift", self, other)
+
+    def __rlshift__(self, other: Any) -> Array:
+        return _binary_op("left_shift", other, self)
+
+    def __rshift__(self, other: Any) -> Array:
+        return _binary_op("right_shift", self, other)
+
+    def __rrshift__(self, other: Any) -> Array:
+        return _binary_op("right_shift", other, self)
+
+    def __invert__(self) -> Array:
+        return apply_ufunc("invert", self)
+
     def __neg__(self) -> Array:
         return apply_ufunc("negative", self)
 
     def __pos__(self) -> Array:
-        return self
+        return apply_ufunc("positive", self)
 
     def __abs__(self) -> Array:
         return apply_ufunc("absolute", self)
@@ -360,10 +543,12 @@ class Array:
         name = ufunc.__name__
         if kwargs.get("out") is not None:
             raise TypeError("kaon arrays are immutable: out= is not supported")
-        check_dtype(kwargs.pop("dtype", None))
+        dtype = normalize_dtype(kwargs.pop("dtype", None))
         kwargs.pop("out", None)
+        name = _UFUNC_ALIASES.get(name, name)
         if method == "__call__" and name in UFUNCS and not kwargs:
-            return apply_ufunc(name, *inputs)
+            r = apply_ufunc(name, *inputs)
+            return r if dtype is None else r.astype(dtype)
         if method == "reduce" and name in _UFUNC_REDUCTIONS and len(inputs) == 1:
             return reduce(
                 _UFUNC_REDUCTIONS[name],
@@ -465,7 +650,7 @@ def _binary_op(name: str, a: Any, b: Any) -> Any:
     """An operator: NotImplemented for operand types it does not know, so Python (or
     NumPy's __array_ufunc__ protocol) can try the other operand."""
     for v in (a, b):
-        if not isinstance(v, (Array, np.ndarray)) and as_scalar(v) is None:
+        if not isinstance(v, (Array, np.ndarray)) and scalar_operand(v) is None:
             return NotImplemented
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not (isinstance(a, np.ndarray) and a.ndim == 0) and not (
@@ -475,48 +660,43 @@ def _binary_op(name: str, a: Any, b: Any) -> Any:
     return apply_ufunc(name, a, b)
 
 
+#: NumPy's other names of the same ufuncs.
+_UFUNC_ALIASES = {"true_divide": "divide", "mod": "remainder", "abs": "absolute"}
+
+
 def apply_ufunc(name: str, *args: Any) -> Any:
-    """Applies NumPy ufunc ``name`` lazily to kaon arrays and scalars.
+    """Applies NumPy ufunc ``name`` (or ``where``) lazily to kaon arrays and scalars,
+    with NumPy's dtype rules.
 
     With no kaon array among ``args``, NumPy computes it at once.
 
     Raises
     ------
     ValueError
-        If array operands' shapes or chunks differ (no broadcasting yet).
+        If array operands' shapes do not broadcast together (NumPy's rules), or their
+        chunks differ along an axis where both have a length other than 1.
     TypeError
-        For operands that are neither kaon arrays nor real scalars.
+        For operands that are neither kaon arrays nor real scalars, or dtypes the
+        ufunc does not support (as NumPy).
+    OverflowError
+        For a Python int that the operation's integer dtype cannot hold.
     """
-    nin = UFUNCS[name]
+    name = _UFUNC_ALIASES.get(name, name)
+    nin = 3 if name == "where" else UFUNCS[name]
     if len(args) != nin:
         raise TypeError(f"{name} takes {nin} operand(s), got {len(args)}")
     if not any(isinstance(a, Array) for a in args):
         return getattr(np, name)(*args)
-    if nin == 1:
-        (x,) = args
-        return Array(x._h.unary(name))
-    a, b = args
-    if isinstance(a, Array) and isinstance(b, Array):
-        if a.shape != b.shape:
-            raise ValueError(
-                f"operands could not be combined with shapes {a.shape} and {b.shape}: "
-                "kaon does not broadcast yet, operands must have the same shape"
-            )
-        if a.chunks != b.chunks:
-            raise ValueError(
-                f"operands of shape {a.shape} have different chunks, {_short(a.chunks)} and "
-                f"{_short(b.chunks)}: rechunk is not supported yet, create them with equal chunks"
-            )
-        return Array(a._h.binary(name, b._h))
-    if isinstance(a, Array):
-        s = as_scalar(b)
-        if s is None:
-            raise _operand_error(name, b)
-        return Array(a._h.scalar(name, s, False))
-    s = as_scalar(a)
-    if s is None:
-        raise _operand_error(name, a)
-    return Array(b._h.scalar(name, s, True))
+    operands: list[Any] = []
+    for a in args:
+        if isinstance(a, Array):
+            operands.append(a._h)
+            continue
+        op = scalar_operand(a)
+        if op is None:
+            raise _operand_error(name, a)
+        operands.append(op)
+    return Array(_kaon.Array.ufunc(name, operands))
 
 
 # ---------------------------------------------------------------------- reductions
@@ -552,6 +732,16 @@ _NP_REDUCTION_NAMES = {"sum": "add", "prod": "multiply", "min": "minimum", "max"
 _UFUNC_REDUCTIONS = {v: k for k, v in _NP_REDUCTION_NAMES.items()}
 
 
+def _split_every(split_every: Any) -> Optional[int]:
+    if isinstance(split_every, dict):
+        split_every = max(split_every.values()) if split_every else None
+    if split_every is not None:
+        split_every = int(split_every)
+        if split_every < 2:
+            raise ValueError(f"split_every must be at least 2, not {split_every}")
+    return split_every
+
+
 def reduce(
     name: str,
     a: Any,
@@ -562,15 +752,22 @@ def reduce(
     out: None = None,
 ) -> Any:
     """Reduction ``name`` (one of :data:`REDUCTIONS`) of ``a`` over ``axis`` by a
-    tree of ``split_every``-way combine steps. NumPy computes it for in-memory input."""
+    tree of ``split_every``-way combine steps. NumPy computes it for in-memory input.
+
+    ``dtype`` converts the values before reducing (NumPy's accumulator dtype); by
+    default sums and products of bool and small integers are int64, as in NumPy.
+    """
     if out is not None:
         raise TypeError("kaon arrays are immutable: out= is not supported")
-    check_dtype(dtype)
+    d = normalize_dtype(dtype)
     if not isinstance(a, Array):
         return getattr(np, name)(a, axis=axis, keepdims=keepdims)
     axes = normalize_axis(axis, a.ndim)
+    if d is not None:
+        a = a.astype(d)
     if not axes:
-        return a
+        small_int = a.dtype.kind in "bu" or a.dtype == np.int32
+        return a.astype(np.int64) if name in ("sum", "prod") and small_int else a
     if name in ("min", "max"):
         reduced = [a.shape[i] for i in axes]
         kept = [a.shape[i] for i in range(a.ndim) if i not in axes]
@@ -579,13 +776,11 @@ def reduce(
                 f"zero-size array to reduction operation {_NP_REDUCTION_NAMES[name]} "
                 "which has no identity"
             )
-    if isinstance(split_every, dict):
-        split_every = max(split_every.values()) if split_every else None
-    if split_every is not None:
-        split_every = int(split_every)
-        if split_every < 2:
-            raise ValueError(f"split_every must be at least 2, not {split_every}")
-    return Array(a._h.reduce(name, list(axes), split_every, bool(keepdims)))
+    return Array(a._h.reduce(name, list(axes), _split_every(split_every), bool(keepdims)))
+
+
+def _count(a: Array, axes: tuple[int, ...]) -> int:
+    return math.prod(a.shape[i] for i in axes)
 
 
 def mean(
@@ -596,13 +791,152 @@ def mean(
     split_every: Optional[int] = None,
     out: None = None,
 ) -> Any:
-    """Arithmetic mean over ``axis``: the sum divided by the number of elements."""
+    """Arithmetic mean over ``axis``: the sum divided by the number of elements
+    (float64, or float32 for float32 input, as NumPy)."""
     if not isinstance(a, Array):
         return np.mean(a, axis=axis, dtype=dtype, keepdims=keepdims)
     axes = normalize_axis(axis, a.ndim)
-    s = reduce("sum", a, axes, dtype, keepdims, split_every, out)
-    count = math.prod(a.shape[i] for i in axes)
-    return apply_ufunc("divide", s, float(count))
+    d = normalize_dtype(dtype)
+    if d is None:
+        d = a.dtype if a.dtype == np.float32 else FLOAT64
+    s = reduce("sum", a.astype(d), axes, None, keepdims, split_every, out)
+    return apply_ufunc("divide", s, float(_count(a, axes)))
+
+
+def var(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    ddof: float = 0,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    """Variance over ``axis`` by NumPy's two-pass algorithm: the mean first (a tree
+    reduction), then the sum of squared deviations from it, divided by ``n - ddof``.
+    The second pass recomputes the input's fused program and reads the mean broadcast
+    over its chunks, so nothing of the input's size is stored."""
+    if out is not None:
+        raise TypeError("kaon arrays are immutable: out= is not supported")
+    if not isinstance(a, Array):
+        return np.var(a, axis=axis, dtype=dtype, keepdims=keepdims, ddof=ddof)
+    axes = normalize_axis(axis, a.ndim)
+    d = normalize_dtype(dtype)
+    if d is None:
+        d = a.dtype if a.dtype == np.float32 else FLOAT64
+    x = a.astype(d)
+    m = mean(x, axes, None, True, split_every)
+    dev = apply_ufunc("subtract", x, m)
+    ss = reduce("sum", apply_ufunc("multiply", dev, dev), axes, None, keepdims, split_every)
+    n = _count(a, axes) - ddof
+    return apply_ufunc("divide", ss, float(max(n, 0)))
+
+
+def std(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    ddof: float = 0,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    """Standard deviation over ``axis``: the square root of :func:`var`."""
+    if not isinstance(a, Array):
+        return np.std(a, axis=axis, dtype=dtype, keepdims=keepdims, ddof=ddof)
+    return apply_ufunc("sqrt", var(a, axis, dtype, keepdims, ddof, split_every, out))
+
+
+def broadcast_to(x: Any, shape: Any, chunks: Any = None) -> Any:
+    """``x`` broadcast to ``shape`` (NumPy's rules), lazily.
+
+    Parameters
+    ----------
+    x : Array
+        The array.
+    shape : tuple of int
+        The new shape.
+    chunks : tuple, optional
+        Chunks of the result (by default ``x``'s chunks, and one chunk along the axes
+        it is repeated on).
+
+    Returns
+    -------
+    Array
+
+    Raises
+    ------
+    ValueError
+        If ``x`` does not broadcast to ``shape``.
+    """
+    from kaon.array.chunks import normalize_shape
+
+    shape = normalize_shape(shape)
+    if not isinstance(x, Array):
+        return np.broadcast_to(x, shape)
+    spec = None
+    if chunks is not None:
+        spec = [list(c) for c in normalize_chunks(chunks, shape, dtype=x.dtype)]
+    return Array(x._h.broadcast_to(list(shape), spec))
+
+
+def any_(
+    a: Any, axis: AxisLike = None, keepdims: bool = False, split_every: Optional[int] = None
+) -> Any:
+    """Whether any element along ``axis`` is true (non-zero); False for empty input."""
+    if not isinstance(a, Array):
+        return np.any(a, axis=axis, keepdims=keepdims)
+    n = reduce("sum", a.astype(bool), axis, None, keepdims, split_every)
+    return apply_ufunc("not_equal", n, 0)
+
+
+def all_(
+    a: Any, axis: AxisLike = None, keepdims: bool = False, split_every: Optional[int] = None
+) -> Any:
+    """Whether every element along ``axis`` is true (non-zero); True for empty input."""
+    if not isinstance(a, Array):
+        return np.all(a, axis=axis, keepdims=keepdims)
+    n = reduce("sum", apply_ufunc("logical_not", a), axis, None, keepdims, split_every)
+    return apply_ufunc("equal", n, 0)
+
+
+def nan_reduce(
+    name: str,
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+) -> Any:
+    """``nansum``, ``nanprod``, ``nanmin``, ``nanmax`` or ``nanmean``: the reduction
+    with NaN ignored (NaN where a ``nanmin``/``nanmax``/``nanmean`` slice is all NaN,
+    as NumPy, without its warning)."""
+    if not isinstance(a, Array):
+        return getattr(np, name)(a, axis=axis, keepdims=keepdims)
+    if a.dtype.kind != "f":
+        base = name[3:]
+        if base == "mean":
+            return mean(a, axis, dtype, keepdims, split_every)
+        return reduce(base, a, axis, dtype, keepdims, split_every)
+    isnan = apply_ufunc("isnan", a)
+    fill = {"nansum": 0.0, "nanmean": 0.0, "nanprod": 1.0, "nanmin": np.inf, "nanmax": -np.inf}
+    clean = apply_ufunc("where", isnan, fill[name], a)
+    if name in ("nansum", "nanprod"):
+        return reduce(name[3:], clean, axis, dtype, keepdims, split_every)
+    count = reduce("sum", apply_ufunc("logical_not", isnan), axis, None, keepdims, split_every)
+    if name == "nanmean":
+        d = normalize_dtype(dtype) or a.dtype
+        total = reduce("sum", clean.astype(d), axis, None, keepdims, split_every)
+        return apply_ufunc("divide", total, count.astype(d))
+    axes = normalize_axis(axis, a.ndim)
+    reduced = [a.shape[i] for i in axes]
+    kept = [a.shape[i] for i in range(a.ndim) if i not in axes]
+    if 0 in reduced and 0 not in kept:
+        raise ValueError(
+            f"zero-size array to reduction operation {name[3:]}imum which has no identity"
+        )
+    r = reduce(name[3:], clean, axis, None, keepdims, split_every)
+    return apply_ufunc("where", apply_ufunc("equal", count, 0), np.nan, r)
 
 
 def _like(kind: str) -> Callable:
@@ -610,6 +944,15 @@ def _like(kind: str) -> Callable:
         from kaon.array import creation
 
         return getattr(creation, kind)(*args, **kwargs)
+
+    return impl
+
+
+def _ufuncs_function(name: str) -> Callable:
+    def impl(*args: Any, **kwargs: Any) -> Any:
+        from kaon.array import ufuncs
+
+        return getattr(ufuncs, name)(*args, **kwargs)
 
     return impl
 
@@ -640,6 +983,34 @@ _ARRAY_FUNCTIONS: dict[Callable, Callable] = {
     np.amin: _np_function("min"),
     np.amax: _np_function("max"),
     np.mean: _np_function("mean"),
+    np.var: lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw: var(
+        a, axis, dtype, keepdims, ddof, None, out
+    ),
+    np.std: lambda a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw: std(
+        a, axis, dtype, keepdims, ddof, None, out
+    ),
+    np.broadcast_to: lambda a, shape, subok=False: broadcast_to(a, shape),
+    np.any: lambda a, axis=None, out=None, keepdims=False, **kw: any_(a, axis, keepdims),
+    np.all: lambda a, axis=None, out=None, keepdims=False, **kw: all_(a, axis, keepdims),
+    np.where: _ufuncs_function("where"),
+    np.clip: _ufuncs_function("clip"),
+    np.round: _ufuncs_function("round"),
+    np.around: _ufuncs_function("round"),
+    np.nansum: lambda a, axis=None, dtype=None, out=None, keepdims=False, **kw: nan_reduce(
+        "nansum", a, axis, dtype, keepdims
+    ),
+    np.nanprod: lambda a, axis=None, dtype=None, out=None, keepdims=False, **kw: nan_reduce(
+        "nanprod", a, axis, dtype, keepdims
+    ),
+    np.nanmean: lambda a, axis=None, dtype=None, out=None, keepdims=False, **kw: nan_reduce(
+        "nanmean", a, axis, dtype, keepdims
+    ),
+    np.nanmin: lambda a, axis=None, out=None, keepdims=False, **kw: nan_reduce(
+        "nanmin", a, axis, None, keepdims
+    ),
+    np.nanmax: lambda a, axis=None, out=None, keepdims=False, **kw: nan_reduce(
+        "nanmax", a, axis, None, keepdims
+    ),
     np.ones_like: _like("ones_like"),
     np.zeros_like: _like("zeros_like"),
     np.empty_like: _like("empty_like"),

@@ -15,15 +15,18 @@ import numpy as np
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks, normalize_shape
-from kaon.array.core import Array, as_scalar, check_dtype
+from kaon.array.core import Array, as_scalar, normalize_dtype
 
 __all__ = [
     "Generator",
     "RandomState",
     "default_rng",
+    "normal",
+    "randint",
     "random",
     "random_sample",
     "seed",
+    "standard_normal",
     "uniform",
 ]
 
@@ -37,6 +40,16 @@ def _kaon_random(size: Any, chunks: ChunksLike, seed: int) -> Array:
     return Array(_kaon.Array.random([list(c) for c in normalize_chunks(chunks, shape)], seed))
 
 
+def _typed(array: Array, dtype: Any) -> Array:
+    """Float32 random numbers are the float64 ones rounded (NumPy draws them anew)."""
+    d = normalize_dtype(dtype)
+    if d is None or d == np.float64:
+        return array
+    if d != np.float32:
+        raise TypeError(f"random floats are float64 or float32, not {d}")
+    return array.astype(d)
+
+
 def _uniform(array: Array, low: Any, high: Any) -> Array:
     lo, hi = as_scalar(low), as_scalar(high)
     if lo is None or hi is None:
@@ -44,6 +57,51 @@ def _uniform(array: Array, low: Any, high: Any) -> Array:
     if (lo, hi) == (0.0, 1.0):
         return array
     return array * (hi - lo) + lo
+
+
+def _second_seed(seed: int) -> int:
+    """A second stream's seed, derived from the first (SplitMix64's increment)."""
+    return (seed * 0x9E3779B97F4A7C15 + 1) % _U64
+
+
+def _normal(size: Any, chunks: ChunksLike, seed: int, loc: Any, scale: Any) -> Array:
+    """Box-Muller from two uniform streams, fused into the consumers' programs:
+    ``sqrt(-2 log(1 - u1)) * cos(2 pi u2)`` (u1 < 1, so the log is finite)."""
+    from kaon.array import ufuncs
+
+    u1 = _kaon_random(size, chunks, seed)
+    u2 = _kaon_random(size, chunks, _second_seed(seed))
+    z = ufuncs.sqrt(ufuncs.log1p(-u1) * -2.0) * ufuncs.cos(u2 * (2 * np.pi))
+    lo, sc = as_scalar(loc), as_scalar(scale)
+    if lo is None or sc is None:
+        raise TypeError("loc and scale must be real scalars (array parameters are not supported)")
+    if sc < 0:
+        raise ValueError("scale < 0")
+    if (lo, sc) == (0.0, 1.0):
+        return z
+    return z * sc + lo
+
+
+def _integers(
+    size: Any, chunks: ChunksLike, seed: int, low: Any, high: Any, dtype: Any, endpoint: bool
+) -> Array:
+    """Uniform integers in [low, high) (or [low, high] with ``endpoint``)."""
+    from kaon.array import ufuncs
+
+    if high is None:
+        low, high = 0, low
+    if not all(isinstance(v, (int, np.integer)) for v in (low, high)):
+        raise TypeError("low and high must be integers")
+    low, high = int(low), int(high) + (1 if endpoint else 0)
+    if high <= low:
+        raise ValueError(f"low >= high: the range [{low}, {high}) is empty")
+    d = normalize_dtype(dtype) or np.dtype(np.int64)
+    if d.kind not in "iu":
+        raise TypeError(f"integers are of an integer dtype, not {d}")
+    n = high - low
+    u = _kaon_random(size, chunks, seed)
+    k = ufuncs.minimum(ufuncs.floor(u * float(n)), float(n - 1)) + float(low)
+    return k.astype(d)
 
 
 def _check_seed(seed: Any) -> int:
@@ -87,10 +145,38 @@ class RandomState:
         chunks : int, tuple, dict or "auto"
             How to cut the array into chunks.
         """
-        check_dtype(kwargs.pop("dtype", None))
-        return _kaon_random(size, chunks, self._next_seed())
+        return _typed(_kaon_random(size, chunks, self._next_seed()), kwargs.pop("dtype", None))
 
     random = random_sample
+
+    def standard_normal(
+        self, size: Any = None, chunks: ChunksLike = "auto", **kwargs: Any
+    ) -> Array:
+        """Standard normal floats of shape ``size`` (Box-Muller of two uniform streams)."""
+        return _typed(_normal(size, chunks, self._next_seed(), 0.0, 1.0), kwargs.pop("dtype", None))
+
+    def normal(
+        self,
+        loc: float = 0.0,
+        scale: float = 1.0,
+        size: Any = None,
+        chunks: ChunksLike = "auto",
+        **kwargs: Any,
+    ) -> Array:
+        """Normal floats with mean ``loc`` and standard deviation ``scale``."""
+        return _normal(size, chunks, self._next_seed(), loc, scale)
+
+    def randint(
+        self,
+        low: int,
+        high: Optional[int] = None,
+        size: Any = None,
+        dtype: Any = np.int64,
+        chunks: ChunksLike = "auto",
+        **kwargs: Any,
+    ) -> Array:
+        """Uniform integers in [low, high) (``randint(n)``: in [0, n))."""
+        return _integers(size, chunks, self._next_seed(), low, high, dtype, False)
 
     def uniform(
         self,
@@ -126,7 +212,7 @@ class Generator:
         size : int or tuple of int
             Shape of the array.
         dtype : dtype
-            float64 only.
+            float64 or float32.
         out : None
             Not supported.
         chunks : int, tuple, dict or "auto"
@@ -134,8 +220,7 @@ class Generator:
         """
         if out is not None:
             raise TypeError("out= is not supported")
-        check_dtype(dtype)
-        return self._state.random_sample(size, chunks)
+        return _typed(self._state.random_sample(size, chunks), dtype)
 
     def uniform(
         self,
@@ -147,6 +232,36 @@ class Generator:
     ) -> Array:
         """Uniform random floats in [low, high) of shape ``size``."""
         return self._state.uniform(low, high, size, chunks, **kwargs)
+
+    def standard_normal(
+        self, size: Any = None, dtype: Any = np.float64, chunks: ChunksLike = "auto", **kwargs: Any
+    ) -> Array:
+        """Standard normal floats of shape ``size``."""
+        return self._state.standard_normal(size, chunks, dtype=dtype)
+
+    def normal(
+        self,
+        loc: float = 0.0,
+        scale: float = 1.0,
+        size: Any = None,
+        chunks: ChunksLike = "auto",
+        **kwargs: Any,
+    ) -> Array:
+        """Normal floats with mean ``loc`` and standard deviation ``scale``."""
+        return self._state.normal(loc, scale, size, chunks)
+
+    def integers(
+        self,
+        low: int,
+        high: Optional[int] = None,
+        size: Any = None,
+        dtype: Any = np.int64,
+        endpoint: bool = False,
+        chunks: ChunksLike = "auto",
+        **kwargs: Any,
+    ) -> Array:
+        """Uniform integers in [low, high) (or [low, high] with ``endpoint``)."""
+        return _integers(size, chunks, self._state._next_seed(), low, high, dtype, endpoint)
 
 
 def default_rng(seed: SeedLike = None) -> Generator:
@@ -189,11 +304,11 @@ def random(
     >>> x.numblocks
     (4, 2)
     """
-    check_dtype(kwargs.pop("dtype", None))
+    dtype = kwargs.pop("dtype", None)
     if kwargs:
         raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(kwargs))}")
     s = _global._next_seed() if seed is None else _check_seed(seed)
-    return _kaon_random(size, chunks, s)
+    return _typed(_kaon_random(size, chunks, s), dtype)
 
 
 random_sample = random
@@ -209,3 +324,63 @@ def uniform(
 ) -> Array:
     """Uniform random floats in [low, high) of shape ``size``; see :func:`random`."""
     return _uniform(random(size, chunks, seed=seed), low, high)
+
+
+def _seed_or_next(seed: Optional[int]) -> int:
+    return _global._next_seed() if seed is None else _check_seed(seed)
+
+
+def normal(
+    loc: float = 0.0,
+    scale: float = 1.0,
+    size: Any = None,
+    chunks: ChunksLike = "auto",
+    *,
+    seed: Optional[int] = None,
+) -> Array:
+    """Normal floats with mean ``loc`` and standard deviation ``scale``, by Box-Muller
+    from two of Kaon's uniform streams (seeds ``seed`` and one derived from it).
+
+    Parameters
+    ----------
+    loc, scale : float
+        Mean and standard deviation.
+    size : int or tuple of int
+        Shape of the array.
+    chunks : int, tuple, dict or "auto"
+        How to cut the array into chunks.
+    seed : int, optional
+        As in :func:`random`.
+
+    Returns
+    -------
+    Array
+    """
+    return _normal(size, chunks, _seed_or_next(seed), loc, scale)
+
+
+def standard_normal(
+    size: Any = None, chunks: ChunksLike = "auto", *, seed: Optional[int] = None
+) -> Array:
+    """Standard normal floats; see :func:`normal`."""
+    return _normal(size, chunks, _seed_or_next(seed), 0.0, 1.0)
+
+
+def randint(
+    low: int,
+    high: Optional[int] = None,
+    size: Any = None,
+    chunks: ChunksLike = "auto",
+    dtype: Any = np.int64,
+    *,
+    seed: Optional[int] = None,
+) -> Array:
+    """Uniform integers in [low, high) (``randint(n)``: in [0, n)), from Kaon's uniform
+    stream: ``floor(u * (high - low)) + low``.
+
+    Returns
+    -------
+    Array
+        Of ``dtype`` (int64 by default).
+    """
+    return _integers(size, chunks, _seed_or_next(seed), low, high, dtype, False)

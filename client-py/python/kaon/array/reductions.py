@@ -6,10 +6,29 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from kaon.array.core import AxisLike, reduce
+from kaon.array.core import AxisLike, all_, any_, nan_reduce, reduce
 from kaon.array.core import mean as _mean
+from kaon.array.core import std as _std
+from kaon.array.core import var as _var
 
-__all__ = ["amax", "amin", "max", "mean", "min", "prod", "sum"]
+__all__ = [
+    "all",
+    "amax",
+    "amin",
+    "any",
+    "max",
+    "mean",
+    "min",
+    "nanmax",
+    "nanmean",
+    "nanmin",
+    "nanprod",
+    "nansum",
+    "prod",
+    "std",
+    "sum",
+    "var",
+]
 
 _DOC = """{title} of array elements over a given axis.
 
@@ -47,7 +66,10 @@ Examples
 (4,)
 """
 
-_DTYPE_DOC = "\ndtype : dtype, optional\n    float64 only."
+_DTYPE_DOC = (
+    "\ndtype : dtype, optional\n    The dtype to convert the values to before reducing (by "
+    "default\n    NumPy's: int64 for sums of bool and small integers)."
+)
 
 
 def sum(
@@ -103,6 +125,103 @@ def mean(
     return _mean(a, axis, dtype, keepdims, split_every, out)
 
 
+def any(
+    a: Any,
+    axis: AxisLike = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:  # noqa: A001
+    return any_(a, axis, keepdims, split_every)
+
+
+def all(
+    a: Any,
+    axis: AxisLike = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:  # noqa: A001
+    return all_(a, axis, keepdims, split_every)
+
+
+def nansum(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return nan_reduce("nansum", a, axis, dtype, keepdims, split_every)
+
+
+def nanprod(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return nan_reduce("nanprod", a, axis, dtype, keepdims, split_every)
+
+
+def nanmean(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return nan_reduce("nanmean", a, axis, dtype, keepdims, split_every)
+
+
+def nanmin(
+    a: Any,
+    axis: AxisLike = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return nan_reduce("nanmin", a, axis, None, keepdims, split_every)
+
+
+def nanmax(
+    a: Any,
+    axis: AxisLike = None,
+    keepdims: bool = False,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return nan_reduce("nanmax", a, axis, None, keepdims, split_every)
+
+
+def var(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    ddof: float = 0,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return _var(a, axis, dtype, keepdims, ddof, split_every, out)
+
+
+def std(
+    a: Any,
+    axis: AxisLike = None,
+    dtype: Any = None,
+    keepdims: bool = False,
+    ddof: float = 0,
+    split_every: Optional[int] = None,
+    out: None = None,
+) -> Any:
+    return _std(a, axis, dtype, keepdims, ddof, split_every, out)
+
+
 amin = min
 amax = max
 
@@ -112,10 +231,21 @@ for _f, _title, _has_dtype in (
     (min, "Minimum", False),
     (max, "Maximum", False),
     (mean, "Arithmetic mean (the sum divided by the number of elements)", True),
+    (var, "Variance (two-pass: mean, then squared deviations; ``ddof``)", True),
+    (std, "Standard deviation (the square root of the variance; ``ddof``)", True),
+    (any, "Whether any (true: non-zero)", False),
+    (all, "Whether all (true: non-zero)", False),
+    (nansum, "Sum, treating NaN as zero,", True),
+    (nanprod, "Product, treating NaN as one,", True),
+    (nanmean, "Mean, ignoring NaN,", True),
+    (nanmin, "Minimum, ignoring NaN (NaN where all are NaN),", False),
+    (nanmax, "Maximum, ignoring NaN (NaN where all are NaN),", False),
 ):
     _f.__doc__ = _DOC.format(
         title=_title,
         name=_f.__name__,
         dtype_doc=_DTYPE_DOC if _has_dtype else "",
-        empty=", or an empty reduction without identity" if _f in (min, max) else "",
+        empty=", or an empty reduction without identity"
+        if _f in (min, max, nanmin, nanmax)
+        else "",
     )
