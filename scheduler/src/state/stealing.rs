@@ -50,11 +50,14 @@ pub(crate) fn balance(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>) 
         }
         let w = ctx.workers.get(slot);
         let excess = (w.processing - w.stealing - w.nthreads) as i64;
-        // Half the excess, and no more than halves the gap to the least busy thief, so a
-        // steal never makes the thief the busier one (no ping-pong).
+        // Half the excess, rounded up (a victim with one queued task behind its running
+        // one gives it to an idle thief: the tail of a graph otherwise waits for one
+        // task on one worker while another idles), and no more than halves the gap to
+        // the least busy thief, so a steal never makes the thief the busier one (no
+        // ping-pong).
         let gap = ((occupancy - min_occupancy) * w.nthreads as f64 / 2.0).floor() as i64;
         // Negative when the victim is less busy than every thief (it may be paused).
-        let want = (excess / 2).min(gap).min(capacity);
+        let want = ((excess + 1) / 2).min(gap).min(capacity);
         if want <= 0 {
             continue;
         }

@@ -486,6 +486,24 @@ fn an_idle_worker_steals_queued_work() {
 }
 
 #[test]
+fn the_last_queued_task_goes_to_an_idle_worker() {
+    // One thread each; worker 1 holds a running task and one queued behind it, worker
+    // 2 has nothing: the queued one moves, so the graph ends a task sooner.
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.set_durations(|_| 10_000);
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(sum_tree_graph(2, 2)));
+    sim.step();
+    assert_eq!(sim.queued(1) + sim.running(1).len(), 2);
+    sim.add_worker(2, 1);
+    assert!(sim.run(10_000));
+    assert!(sim.finished(1));
+    assert!(sim.stats().steals_granted >= 1, "{:?}", sim.stats());
+    assert!(sim.runs().iter().any(|r| r.worker == 2), "{:?}", sim.runs());
+}
+
+#[test]
 fn refused_steals_leave_tasks_where_they_are() {
     let sim = stealing_cluster(Config::default(), true);
     assert!(sim.stats().steals_refused >= 5, "{:?}", sim.stats());
