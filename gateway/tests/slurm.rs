@@ -370,7 +370,9 @@ async fn slurm_jobs_run_a_cluster_that_scales_and_survives_a_cancelled_worker() 
         .scale(2)
         .await
         .expect("scale(2) sets the size to keep");
-    let (shape, chunks) = ([2000u64, 1000, 50], [100u64, 1000, 50]);
+    // Long enough (80 chunks, about a second on two cores) to cancel a worker while
+    // it runs; with 20 chunks it could end before the first progress update.
+    let (shape, chunks) = ([8000u64, 1000, 50], [100u64, 1000, 50]);
     let z = kaon_client::seed_expression(&shape, &chunks).unwrap();
     let reference = client
         .compute(&[&z], |_| {})
