@@ -9,35 +9,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const PASSWORD: &str = "pw";
+mod common;
 
-/// The `kaon` binary of this workspace's target directory.
-fn kaon() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let kaon = target.join("debug/kaon");
-    assert!(
-        kaon.is_file(),
-        "{} is missing: run `cargo build -p kaon-cli` before these tests",
-        kaon.display()
-    );
-    kaon
-}
+use common::{free_port, kaon_binary};
+
+const PASSWORD: &str = "pw";
 
 /// One argon2 hash for every test user (hashing is slow on purpose).
 fn password_hash() -> &'static str {
     static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     HASH.get_or_init(|| kaon_gateway::auth::hash_password(PASSWORD).unwrap())
-}
-
-/// A free local port (for a gateway that restarts on the same address).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A `kaon gateway` process; killed (not gracefully) when dropped, with every
@@ -65,7 +46,7 @@ impl Drop for Gateway {
 /// The configuration: users `alice`, `bob`, `admin` (an admin), `big` (group
 /// `big`), `user0`..`user19`, and `extra` TOML.
 fn write_config(dir: &Path, port: u16, extra: &str) -> PathBuf {
-    write_config_with(dir, port, extra, &kaon())
+    write_config_with(dir, port, extra, &kaon_binary("gateway", &[]))
 }
 
 fn write_config_with(dir: &Path, port: u16, extra: &str, kaon: &Path) -> PathBuf {
@@ -96,7 +77,7 @@ fn write_config_with(dir: &Path, port: u16, extra: &str, kaon: &Path) -> PathBuf
 
 impl Gateway {
     fn start(dir: &Path) -> Gateway {
-        let mut child = Command::new(kaon())
+        let mut child = Command::new(kaon_binary("gateway", &[]))
             .args(["gateway", "--config"])
             .arg(dir.join("gateway.toml"))
             .env_remove("KAON_GATEWAY_CONFIG")

@@ -12,109 +12,24 @@ use kaon_gateway::backend::{
 };
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("the gateway crate lives in the workspace")
-        .to_path_buf()
-}
+mod common;
 
-/// target/debug/kaon, with a clear message when it is missing or too old.
-fn kaon_binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join("target"));
-    let kaon = target.join("debug").join("kaon");
-    assert!(
-        kaon.is_file(),
-        "{} is missing: run `cargo build -p kaon-cli` before this test",
-        kaon.display()
-    );
-    let help = Command::new(&kaon)
-        .args(["scheduler", "--help"])
-        .output()
-        .expect("run kaon scheduler --help");
-    let help = String::from_utf8_lossy(&help.stdout);
-    assert!(
-        help.contains("--address-file") && help.contains("--scaler-url"),
-        "{} has no --address-file/--scaler-url: rebuild it with `cargo build -p kaon-cli`",
-        kaon.display()
-    );
-    kaon
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// A private single-node Slurm; stopped (jobs first) when dropped.
-struct Slurm {
-    dir: tempfile::TempDir,
-    /// Wrappers of sbatch/squeue/scancel that point at this Slurm's configuration.
-    bin: PathBuf,
-}
+use common::{Slurm, kaon_binary, seed_reference};
 
 impl Slurm {
-    fn start() -> Slurm {
-        let dir = tempfile::Builder::new()
-            .prefix("kaon-slurm-test")
-            .tempdir()
-            .expect("scratch folder");
-        let script = repo_root().join("tests/gateway/slurm/start.sh");
-        let out = Command::new("bash")
-            .arg(&script)
-            .arg(dir.path())
-            .env("SLURMCTLD_PORT", free_port().to_string())
-            .env("SLURMD_PORT", free_port().to_string())
-            .output()
-            .expect("run tests/gateway/slurm/start.sh");
-        let slurm = Slurm {
-            bin: dir.path().join("bin"),
-            dir,
-        };
-        // Fail loudly: this test exists to exercise a real Slurm.
-        assert!(
-            out.status.success(),
-            "cannot start Slurm with {} ({}):\n{}\n{}",
-            script.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::create_dir_all(&slurm.bin).unwrap();
-        for cmd in ["sbatch", "squeue", "scancel"] {
-            let path = slurm.bin.join(cmd);
-            std::fs::write(
-                &path,
-                format!(
-                    "#!/bin/sh\nSLURM_CONF={} exec {cmd} \"$@\"\n",
-                    slurm.conf().display()
-                ),
-            )
-            .unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        slurm
-    }
-
-    fn conf(&self) -> PathBuf {
-        self.dir.path().join("slurm.conf")
-    }
-
     fn config(&self, work_dir: &Path) -> SlurmConfig {
         SlurmConfig {
             sbatch: self.bin.join("sbatch").display().to_string(),
             squeue: self.bin.join("squeue").display().to_string(),
             scancel: self.bin.join("scancel").display().to_string(),
-            kaon: kaon_binary().display().to_string(),
+            kaon: kaon_binary("scheduler", &["--address-file", "--scaler-url"])
+                .display()
+                .to_string(),
             work_dir: Some(work_dir.to_path_buf()),
             // Small jobs, so that the scheduler and three workers fit on two cores.
             scheduler_memory: 256 << 20,
@@ -135,22 +50,6 @@ impl Slurm {
             .lines()
             .map(str::to_string)
             .collect()
-    }
-
-    fn scancel(&self, job_id: &str) {
-        let out = Command::new("scancel")
-            .env("SLURM_CONF", self.conf())
-            .arg(job_id)
-            .output()
-            .expect("run scancel");
-        assert!(out.status.success(), "scancel {job_id}: {out:?}");
-    }
-}
-
-impl Drop for Slurm {
-    fn drop(&mut self) {
-        let stop = repo_root().join("tests/gateway/slurm/stop.sh");
-        let _ = Command::new("bash").arg(stop).arg(self.dir.path()).status();
     }
 }
 
@@ -233,27 +132,6 @@ async fn wait_for_workers(client: &kaon_client::Client, n: usize, within: Durati
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// The seed expression computed directly, element by element.
-fn seed_reference(shape: [u64; 3], chunks: [u64; 3]) -> Vec<f64> {
-    let grid = kaon_graph::ChunkGrid::regular(&shape, &chunks).unwrap();
-    let mut out = vec![0.0f64; shape[0] as usize];
-    for c in 0..grid.num_chunks() {
-        let idx = grid.block_index(c);
-        let cs = grid.chunk_shape(&idx);
-        let off = grid.chunk_offset(&idx);
-        let per_row = cs[1] * cs[2];
-        for r in 0..cs[0] {
-            let mut s = 0.0;
-            for k in 0..per_row {
-                let e = r * per_row + k;
-                s += kaon_kernels::uniform(1, c, e).asin() + kaon_kernels::uniform(2, c, e).acos();
-            }
-            out[(off[0] + r) as usize] += s;
-        }
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
