@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{Slurm, kaon_binary, seed_reference};
+use common::{Slurm, kaon_binary, seed_reference, survives_a_cancelled_worker_job};
 
 impl Slurm {
     fn config(&self, work_dir: &Path) -> SlurmConfig {
@@ -248,32 +248,8 @@ async fn slurm_jobs_run_a_cluster_that_scales_and_survives_a_cancelled_worker() 
         .scale(2)
         .await
         .expect("scale(2) sets the size to keep");
-    // Long enough (80 chunks, about a second on two cores) to cancel a worker while
-    // it runs; with 20 chunks it could end before the first progress update.
-    let (shape, chunks) = ([8000u64, 1000, 50], [100u64, 1000, 50]);
-    let z = kaon_client::seed_expression(&shape, &chunks).unwrap();
-    let reference = client
-        .compute(&[&z], |_| {})
-        .await
-        .expect("undisturbed run");
     let victim = job_id(&workers[0].job);
-    let mut cancelled = false;
-    let got = client
-        .compute(&[&z], |p| {
-            let done: u64 = p.layers.iter().map(|l| l.done).sum();
-            let total: u64 = p.layers.iter().map(|l| l.total).sum();
-            if !cancelled && done > 0 && done < total / 2 {
-                slurm.scancel(&victim);
-                cancelled = true;
-            }
-        })
-        .await
-        .expect("the computation survives a cancelled worker job");
-    assert!(
-        cancelled,
-        "the computation ended before the worker could be cancelled"
-    );
-    assert_eq!(got, reference, "the same answer as the undisturbed run");
+    survives_a_cancelled_worker_job(&client, &slurm, &victim).await;
     println!(
         "[{:.1?}] computed through scancel of job {victim}",
         t0.elapsed()

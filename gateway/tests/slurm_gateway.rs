@@ -19,7 +19,7 @@ const PASSWORD: &str = "alice-pw";
 
 mod common;
 
-use common::{Slurm, free_port, kaon_binary, seed_reference};
+use common::{Slurm, free_port, kaon_binary, seed_reference, survives_a_cancelled_worker_job};
 
 impl Slurm {
     /// The cluster's queued or running jobs, as (scheduler job ids, worker job ids),
@@ -294,33 +294,8 @@ async fn a_gateway_on_slurm_creates_scales_computes_heals_and_deletes_a_cluster(
 
     // A worker job cancelled by hand mid-computation: the answer still comes, the
     // same as undisturbed, and the gateway submits a replacement job.
-    // Long enough (80 chunks, about a second on two cores) to cancel a worker while
-    // it runs.
-    let (shape, chunks) = ([8000u64, 1000, 50], [100u64, 1000, 50]);
-    let z = kaon_client::seed_expression(&shape, &chunks).unwrap();
-    let reference = client
-        .compute(&[&z], |_| {})
-        .await
-        .expect("undisturbed run");
-    println!("[{:.1?}] undisturbed run", t0.elapsed());
     let victim = first[0].clone();
-    let mut cancelled = false;
-    let got = client
-        .compute(&[&z], |p| {
-            let done: u64 = p.layers.iter().map(|l| l.done).sum();
-            let total: u64 = p.layers.iter().map(|l| l.total).sum();
-            if !cancelled && done > 0 && done < total / 2 {
-                slurm.scancel(&victim);
-                cancelled = true;
-            }
-        })
-        .await
-        .expect("the computation survives a cancelled worker job");
-    assert!(
-        cancelled,
-        "the computation ended before the worker could be cancelled"
-    );
-    assert_eq!(got, reference, "the same answer as the undisturbed run");
+    survives_a_cancelled_worker_job(&client, &slurm, &victim).await;
     println!(
         "[{:.1?}] computed through scancel of job {victim}",
         t0.elapsed()

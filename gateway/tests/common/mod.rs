@@ -120,6 +120,40 @@ impl Drop for Slurm {
     }
 }
 
+/// Computes the seed expression over 80 chunks (about a second on two cores, long
+/// enough to cancel a worker while it runs) twice: undisturbed, then with the worker
+/// job `victim` cancelled by `scancel` once some but under half of its tasks are done.
+/// The answers must be the same.
+pub async fn survives_a_cancelled_worker_job(
+    client: &kaon_client::Client,
+    slurm: &Slurm,
+    victim: &str,
+) {
+    let (shape, chunks) = ([8000u64, 1000, 50], [100u64, 1000, 50]);
+    let z = kaon_client::seed_expression(&shape, &chunks).unwrap();
+    let reference = client
+        .compute(&[&z], |_| {})
+        .await
+        .expect("undisturbed run");
+    let mut cancelled = false;
+    let got = client
+        .compute(&[&z], |p| {
+            let done: u64 = p.layers.iter().map(|l| l.done).sum();
+            let total: u64 = p.layers.iter().map(|l| l.total).sum();
+            if !cancelled && done > 0 && done < total / 2 {
+                slurm.scancel(victim);
+                cancelled = true;
+            }
+        })
+        .await
+        .expect("the computation survives a cancelled worker job");
+    assert!(
+        cancelled,
+        "the computation ended before the worker could be cancelled"
+    );
+    assert_eq!(got, reference, "the same answer as the undisturbed run");
+}
+
 /// The seed expression computed directly, element by element.
 pub fn seed_reference(shape: [u64; 3], chunks: [u64; 3]) -> Vec<f64> {
     let grid = kaon_graph::ChunkGrid::regular(&shape, &chunks).unwrap();
