@@ -549,15 +549,7 @@ fn truncated_and_corrupted_rntuples_never_panic() {
                 assert!(r.is_ok(), "{rel}: panic when truncated at byte {at}");
                 cases += 1;
             }
-            let mut bad = orig.clone();
-            let pattern = [0xFFu8, 0x00, 0x7F, 0x80, 0x40][k % 5];
-            for b in bad.iter_mut().skip(at).take(1 + k % 7) {
-                *b = if k % 2 == 0 {
-                    pattern
-                } else {
-                    b.wrapping_add(1 + (k % 250) as u8)
-                };
-            }
+            let bad = overwritten(&orig, at, k);
             let r = catch_unwind(AssertUnwindSafe(|| read_everything(rel, bad)));
             assert!(r.is_ok(), "{rel}: panic when corrupted at byte {at}");
             cases += 1;

@@ -10,6 +10,21 @@ use arrow_array::{Array, ArrayRef};
 use arrow_schema::DataType;
 use serde_json::Value;
 
+/// A copy of `orig` with a run of bytes at `at` overwritten, the `k`-th of a sequence
+/// of damages: 1 to 7 bytes, set to one of a few telling patterns or shifted.
+pub fn overwritten(orig: &[u8], at: usize, k: usize) -> Vec<u8> {
+    let mut bad = orig.to_vec();
+    let pattern = [0xFFu8, 0x00, 0x7F, 0x80, 0x40][k % 5];
+    for b in bad.iter_mut().skip(at).take(1 + k % 7) {
+        *b = if k.is_multiple_of(2) {
+            pattern
+        } else {
+            b.wrapping_add(1 + (k % 250) as u8)
+        };
+    }
+    bad
+}
+
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
