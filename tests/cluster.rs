@@ -18,6 +18,7 @@ fn fault_graph(fault: Fault, name: &str) -> Graph {
                 domain: ChunkGrid::regular(&[4], &[4]).unwrap(),
                 inputs: vec![],
                 program,
+                histogram: None,
                 reduce: None,
             }),
         }],

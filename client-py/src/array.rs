@@ -6,10 +6,10 @@
 //! from these tables, so an op added there appears in Python with no further code.
 
 use crate::errors::array_error;
-use kaon_client::array::{Array, ArrayError, Operand, UFUNCS, Ufunc, lower};
+use kaon_client::array::{Array, ArrayError, Index, Operand, UFUNCS, Ufunc, lower};
 use kaon_graph::dtype::ScalarKind;
 use kaon_graph::{DType, Fault, ReduceOp};
-use pyo3::exceptions::{PyOverflowError, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
 /// Reductions with a tree of combine steps.
@@ -24,6 +24,7 @@ fn err(py: Python<'_>, e: ArrayError) -> PyErr {
     match e {
         ArrayError::Type(m) => PyTypeError::new_err(m),
         ArrayError::Overflow(m) => PyOverflowError::new_err(m),
+        ArrayError::Index(m) => PyIndexError::new_err(m),
         e => array_error(py, e),
     }
 }
@@ -184,6 +185,137 @@ impl ArrayHandle {
             self.inner.reduce(op, axes.as_deref(), split_every)
         };
         result.map(Self::wrap).map_err(|e| err(py, e))
+    }
+
+    /// The axes permuted (None: reversed).
+    #[pyo3(signature = (axes=None))]
+    fn transpose(&self, py: Python<'_>, axes: Option<Vec<i64>>) -> PyResult<Self> {
+        self.inner
+            .transpose(axes.as_deref())
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// Basic indexing with normalized items: `("int", i, 0, 0)`, `("slice", start, step,
+    /// len)` or `("newaxis", 0, 0, 0)`, applying to the leading axes.
+    fn index(&self, py: Python<'_>, items: Vec<(String, i64, i64, i64)>) -> PyResult<Self> {
+        let mut parsed = Vec::with_capacity(items.len());
+        for (kind, a, b, c) in items {
+            let nonneg = |v: i64| {
+                u64::try_from(v)
+                    .map_err(|_| PyIndexError::new_err(format!("index {v} is negative")))
+            };
+            parsed.push(match kind.as_str() {
+                "int" => Index::Int(nonneg(a)?),
+                "slice" => Index::Slice {
+                    start: nonneg(a)?,
+                    step: b,
+                    len: nonneg(c)?,
+                },
+                "newaxis" => Index::NewAxis,
+                other => {
+                    return Err(PyValueError::new_err(format!(
+                        "unknown index kind {other:?}"
+                    )));
+                }
+            });
+        }
+        self.inner
+            .index(&parsed)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// The same array with other chunks (explicit per-axis sizes).
+    fn rechunk(&self, py: Python<'_>, chunks: Vec<Vec<u64>>) -> PyResult<Self> {
+        self.inner
+            .rechunk(chunks)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// NumPy's reshape (one length may be -1).
+    fn reshape(&self, py: Python<'_>, shape: Vec<i64>) -> PyResult<Self> {
+        self.inner
+            .reshape(&shape)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// NumPy's concatenate.
+    #[staticmethod]
+    fn concatenate(
+        py: Python<'_>,
+        arrays: Vec<PyRef<'_, ArrayHandle>>,
+        axis: i64,
+    ) -> PyResult<Self> {
+        let refs: Vec<&Array> = arrays.iter().map(|a| &a.inner).collect();
+        Array::concatenate(&refs, axis)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// NumPy's stack.
+    #[staticmethod]
+    fn stack(py: Python<'_>, arrays: Vec<PyRef<'_, ArrayHandle>>, axis: i64) -> PyResult<Self> {
+        let refs: Vec<&Array> = arrays.iter().map(|a| &a.inner).collect();
+        Array::stack(&refs, axis)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// An array given as data: `values` are little-endian float64 bytes in C order,
+    /// already inside `dtype`'s value set.
+    #[staticmethod]
+    fn from_bytes(
+        py: Python<'_>,
+        values: &[u8],
+        chunks: Vec<Vec<u64>>,
+        dtype: &str,
+    ) -> PyResult<Self> {
+        let dtype = dtype_named(dtype)?;
+        let values: Vec<f64> = values
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
+            .collect();
+        Array::from_values(values, chunks, dtype)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// The matrix product of two 2-D arrays.
+    #[staticmethod]
+    fn matmul(
+        py: Python<'_>,
+        a: PyRef<'_, ArrayHandle>,
+        b: PyRef<'_, ArrayHandle>,
+    ) -> PyResult<Self> {
+        Array::matmul(&a.inner, &b.inner)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// NumPy's histogram of all elements with `bins` regular bins over `[lo, hi]`.
+    #[pyo3(signature = (bins, lo, hi, weights=None, split_every=None))]
+    fn histogram(
+        &self,
+        py: Python<'_>,
+        bins: u32,
+        lo: f64,
+        hi: f64,
+        weights: Option<PyRef<'_, ArrayHandle>>,
+        split_every: Option<u32>,
+    ) -> PyResult<Self> {
+        self.inner
+            .histogram(
+                bins,
+                lo,
+                hi,
+                weights.as_ref().map(|w| &w.inner),
+                split_every,
+            )
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
     }
 
     /// `(tasks, layer names)` of the fused graph that computes this array.

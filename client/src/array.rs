@@ -7,13 +7,16 @@
 //! Only reductions (their tree of combine steps) and outputs become layers.
 
 use kaon_graph::{
-    BinaryOp, Blockwise, ChunkGrid, ChunkReduce, DType, Distribution, Fault, Graph, GraphError,
-    Instr, Layer, LayerId, LayerOp, Program, ReduceOp, UnaryOp, ValueId, push_tree_reduction,
+    AxisMap, BinaryOp, Blockwise, ChunkGrid, ChunkHistogram, ChunkReduce, DType, Distribution,
+    Fault, Graph, GraphError, Instr, Layer, LayerId, LayerOp, Literal, MatMul, Program, Rearrange,
+    ReduceOp, Reshape, UnaryOp, ValueId, push_tree_reduction,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod layout;
 mod ufunc;
+pub use layout::{Index, reshape_chunks};
 pub use ufunc::{Operand, UFUNCS, Ufunc};
 
 /// Default fan-in of tree reductions (dask uses 4 for multi-axis, up to 32).
@@ -61,6 +64,37 @@ enum Node {
     },
     /// A deliberate failure in every chunk (tests of error handling and recovery).
     Fault(Fault),
+    /// Elements of `inputs` moved without computing ([`kaon_graph::Rearrange`]; axes
+    /// are the inputs' data axes). No axes are dropped from its data.
+    Rearrange {
+        inputs: Vec<Array>,
+        concat_axis: u32,
+        axes: Vec<AxisMap>,
+        fixed: Vec<(u32, u64)>,
+        name: &'static str,
+    },
+    /// `input` (rechunked to fit) in the array's shape, chunk by chunk.
+    Reshape {
+        input: Array,
+    },
+    /// Values given as data, in C order.
+    Literal {
+        values: Arc<[f64]>,
+    },
+    MatMul {
+        a: Array,
+        b: Array,
+    },
+    /// A histogram of all of `input`'s elements: its data keeps every input axis with
+    /// length 1, then the bins.
+    Histogram {
+        input: Array,
+        weights: Option<Array>,
+        bins: u32,
+        lo: f64,
+        hi: f64,
+        split_every: u32,
+    },
 }
 
 /// A lazy, chunked, n-dimensional array of one of NumPy's dtypes ([`DType`]).
@@ -104,6 +138,9 @@ pub enum ArrayError {
     /// A Python integer that the operation's dtype cannot hold (NumPy's OverflowError).
     #[error("{0}")]
     Overflow(String),
+    /// An index out of range, or too many indices (NumPy's IndexError).
+    #[error("{0}")]
+    Index(String),
 }
 
 impl Array {
@@ -552,9 +589,15 @@ impl Array {
                 d.retain(|a| !axes.contains(a));
                 d
             }
-            Node::Random { .. } | Node::Full { .. } | Node::Iota { .. } | Node::Fault(_) => {
-                vec![]
-            }
+            Node::Random { .. }
+            | Node::Full { .. }
+            | Node::Iota { .. }
+            | Node::Fault(_)
+            | Node::Rearrange { .. }
+            | Node::Reshape { .. }
+            | Node::Literal { .. }
+            | Node::MatMul { .. } => vec![],
+            Node::Histogram { input, .. } => (0..input.grid.ndim()).collect(),
         }
     }
 
@@ -647,6 +690,7 @@ impl Lowering {
                         domain: input.grid().clone(),
                         inputs: b.inputs,
                         program: b.program,
+                        histogram: None,
                         reduce: Some(ChunkReduce {
                             op: *op,
                             axes: axes.clone(),
@@ -666,6 +710,96 @@ impl Lowering {
                 )
                 .0
             }
+            Node::Rearrange {
+                inputs,
+                concat_axis,
+                axes,
+                fixed,
+                name,
+            } => {
+                let inputs = inputs.iter().map(|x| self.materialize(x)).collect();
+                self.push(
+                    name,
+                    LayerOp::Rearrange(Rearrange {
+                        inputs,
+                        concat_axis: *concat_axis,
+                        axes: axes.clone(),
+                        fixed: fixed.clone(),
+                        grid: a.grid.clone(),
+                    }),
+                )
+            }
+            Node::Reshape { input } => {
+                let input = self.materialize(input);
+                self.push(
+                    "reshape",
+                    LayerOp::Reshape(Reshape {
+                        input,
+                        grid: a.grid.clone(),
+                    }),
+                )
+            }
+            Node::Literal { values } => self.push(
+                "array",
+                LayerOp::Literal(Literal {
+                    grid: a.grid.clone(),
+                    values: values.clone(),
+                }),
+            ),
+            Node::MatMul { a: x, b: y } => {
+                let (x, y) = (self.materialize(x), self.materialize(y));
+                self.push("matmul", LayerOp::MatMul(MatMul { a: x, b: y }))
+            }
+            Node::Histogram {
+                input,
+                weights,
+                bins,
+                lo,
+                hi,
+                split_every,
+            } => {
+                let mut b = ProgramBuilder::default();
+                let weight = weights.as_ref().map(|w| self.emit(w, &mut b));
+                let mut value = self.emit(input, &mut b);
+                if Some(value) == weight || value as usize + 1 != b.program.instrs.len() {
+                    // The histogrammed value must be the program's last: copy it there
+                    // (adding 0 changes only -0.0, which bins as 0.0).
+                    let zero = b.program.push(Instr::Const(0.0));
+                    value = b.program.push(Instr::Binary(BinaryOp::Add, value, zero));
+                }
+                let _ = value;
+                b.names.push("histogram");
+                let ndim = input.grid.ndim();
+                let histogram = ChunkHistogram {
+                    bins: *bins,
+                    lo: *lo,
+                    hi: *hi,
+                    weight,
+                };
+                let partial_grid = histogram.grid(input.grid());
+                self.layers.push(Layer {
+                    name: layer_name(&b.names),
+                    op: LayerOp::Blockwise(Blockwise {
+                        domain: input.grid().clone(),
+                        inputs: b.inputs,
+                        program: b.program,
+                        reduce: None,
+                        histogram: Some(histogram),
+                    }),
+                });
+                let partial = (self.layers.len() - 1) as LayerId;
+                let axes: Vec<usize> = (0..ndim).collect();
+                push_tree_reduction(
+                    &mut self.layers,
+                    partial,
+                    &partial_grid,
+                    ReduceOp::Sum,
+                    &axes,
+                    *split_every,
+                    "histogram-aggregate",
+                )
+                .0
+            }
             _ => {
                 let mut b = ProgramBuilder::default();
                 self.emit(a, &mut b);
@@ -675,6 +809,7 @@ impl Lowering {
                         domain: a.grid().clone(),
                         inputs: b.inputs,
                         program: b.program,
+                        histogram: None,
                         reduce: None,
                     }),
                 });
@@ -683,6 +818,15 @@ impl Lowering {
         };
         self.done.insert(key, id);
         id
+    }
+
+    /// Appends a layer, returning its id.
+    fn push(&mut self, name: &str, op: LayerOp) -> LayerId {
+        self.layers.push(Layer {
+            name: name.to_string(),
+            op,
+        });
+        (self.layers.len() - 1) as LayerId
     }
 
     /// Emits the instructions computing `a` into `b`; reductions become inputs.
@@ -742,7 +886,12 @@ impl Lowering {
                 let (l, r) = if *scalar_first { (c, x) } else { (x, c) };
                 b.program.push(Instr::Binary(*op, l, r))
             }
-            Node::Reduce { .. } => {
+            Node::Reduce { .. }
+            | Node::Rearrange { .. }
+            | Node::Reshape { .. }
+            | Node::Literal { .. }
+            | Node::MatMul { .. }
+            | Node::Histogram { .. } => {
                 let layer = self.materialize(a);
                 let slot = b.slot(layer, None);
                 b.program.push(Instr::Input(slot))

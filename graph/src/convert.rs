@@ -1,7 +1,9 @@
 //! Conversion between the graph model and its protobuf form, validating on receipt.
 
-use crate::graph::{Blockwise, ChunkReduce, Combine, Layer, LayerOp};
+use crate::graph::{Blockwise, ChunkHistogram, ChunkReduce, Combine, Layer, LayerOp};
 use crate::grid::ChunkGrid;
+use crate::layout::{AxisMap, Literal, Rearrange, Reshape};
+use crate::linalg::MatMul;
 use crate::ntuple::{
     BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
     Step,
@@ -32,13 +34,47 @@ impl Graph {
                             axes: r.axes.iter().map(|&a| a as usize).collect(),
                         }),
                     };
+                    let histogram = b.histogram.as_ref().map(|h| ChunkHistogram {
+                        bins: h.bins,
+                        lo: h.lo,
+                        hi: h.hi,
+                        weight: h.weight,
+                    });
                     LayerOp::Blockwise(Blockwise {
                         domain,
                         inputs: b.inputs.clone(),
                         program,
                         reduce,
+                        histogram,
                     })
                 }
+                Some(pb::layer::Op::Rearrange(r)) => LayerOp::Rearrange(Rearrange {
+                    inputs: r.inputs.clone(),
+                    concat_axis: r.concat_axis,
+                    axes: r
+                        .axes
+                        .iter()
+                        .map(|m| AxisMap {
+                            source: m.source,
+                            start: m.start,
+                            step: m.step,
+                        })
+                        .collect(),
+                    fixed: r.fixed.iter().map(|f| (f.axis, f.position)).collect(),
+                    grid: grid_from_proto(r.grid.as_ref())
+                        .map_err(|e| at(format!("has a bad grid: {e}")))?,
+                }),
+                Some(pb::layer::Op::Reshape(r)) => LayerOp::Reshape(Reshape {
+                    input: r.input,
+                    grid: grid_from_proto(r.grid.as_ref())
+                        .map_err(|e| at(format!("has a bad grid: {e}")))?,
+                }),
+                Some(pb::layer::Op::Literal(l)) => LayerOp::Literal(Literal {
+                    grid: grid_from_proto(l.grid.as_ref())
+                        .map_err(|e| at(format!("has a bad grid: {e}")))?,
+                    values: l.values.clone().into(),
+                }),
+                Some(pb::layer::Op::Matmul(m)) => LayerOp::MatMul(MatMul { a: m.a, b: m.b }),
                 Some(pb::layer::Op::Combine(c)) => LayerOp::Combine(Combine {
                     input: c.input,
                     op: reduce_op(c.op).map_err(&at)?,
@@ -74,6 +110,12 @@ impl Graph {
                                 op: reduce_op_to_proto(r.op) as i32,
                                 axes: r.axes.iter().map(|&a| a as u32).collect(),
                             }),
+                            histogram: b.histogram.as_ref().map(|h| pb::ChunkHistogram {
+                                bins: h.bins,
+                                lo: h.lo,
+                                hi: h.hi,
+                                weight: h.weight,
+                            }),
                         }),
                         LayerOp::Combine(c) => pb::layer::Op::Combine(pb::Combine {
                             input: c.input,
@@ -82,6 +124,34 @@ impl Graph {
                             split_every: c.split_every,
                         }),
                         LayerOp::Ntuple(n) => pb::layer::Op::Ntuple(ntuple_to_proto(n)),
+                        LayerOp::Rearrange(r) => pb::layer::Op::Rearrange(pb::Rearrange {
+                            inputs: r.inputs.clone(),
+                            concat_axis: r.concat_axis,
+                            axes: r
+                                .axes
+                                .iter()
+                                .map(|m| pb::AxisMap {
+                                    source: m.source,
+                                    start: m.start,
+                                    step: m.step,
+                                })
+                                .collect(),
+                            grid: Some(grid_to_proto(&r.grid)),
+                            fixed: r
+                                .fixed
+                                .iter()
+                                .map(|&(axis, position)| pb::FixedAxis { axis, position })
+                                .collect(),
+                        }),
+                        LayerOp::Reshape(r) => pb::layer::Op::Reshape(pb::Reshape {
+                            input: r.input,
+                            grid: Some(grid_to_proto(&r.grid)),
+                        }),
+                        LayerOp::Literal(l) => pb::layer::Op::Literal(pb::Literal {
+                            grid: Some(grid_to_proto(&l.grid)),
+                            values: l.values.to_vec(),
+                        }),
+                        LayerOp::MatMul(m) => pb::layer::Op::Matmul(pb::MatMul { a: m.a, b: m.b }),
                     }),
                 })
                 .collect(),

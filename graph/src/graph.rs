@@ -4,8 +4,10 @@
 //! [`Graph::inputs_of`] and [`Graph::dependents_of`] instead of shipping task lists.
 
 use crate::grid::ChunkGrid;
+use crate::layout::{Literal, Rearrange, Reshape};
+use crate::linalg::MatMul;
 use crate::ntuple::NtupleScan;
-use crate::program::{Instr, Program, ReduceOp};
+use crate::program::{Instr, Program, ReduceOp, ValueId};
 use crate::{GraphError, LayerId, TaskId};
 
 /// Most tasks one graph may expand to; beyond it a graph is refused at submission.
@@ -24,6 +26,12 @@ pub enum LayerOp {
     Combine(Combine),
     /// Reads partitions of ROOT trees (one task each) and runs an event program.
     Ntuple(NtupleScan),
+    /// Moves elements between chunks: transposes, slices, rechunks, concatenations.
+    Rearrange(Rearrange),
+    Reshape(Reshape),
+    /// An array given as data.
+    Literal(Literal),
+    MatMul(MatMul),
 }
 
 /// A fused program run on every chunk of `domain`, reading the same-index chunk of each
@@ -34,6 +42,30 @@ pub struct Blockwise {
     pub inputs: Vec<LayerId>,
     pub program: Program,
     pub reduce: Option<ChunkReduce>,
+    /// Instead of `reduce`: a histogram of the program's values in each chunk.
+    pub histogram: Option<ChunkHistogram>,
+}
+
+/// NumPy's `histogram` with `bins` regular bins over `[lo, hi]` (the last bin holds
+/// `hi`; values outside, and NaN, are not counted), of one chunk. The layer's grid has
+/// one chunk of size 1 per domain chunk along each axis, and a last axis of `bins`, so
+/// a tree of sums over the leading axes merges the chunks' histograms.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ChunkHistogram {
+    pub bins: u32,
+    pub lo: f64,
+    pub hi: f64,
+    /// The program value that weighs each element (None: each counts 1).
+    pub weight: Option<ValueId>,
+}
+
+impl ChunkHistogram {
+    /// The grid of per-chunk histograms over `domain`.
+    pub fn grid(&self, domain: &ChunkGrid) -> ChunkGrid {
+        let mut chunks: Vec<Vec<u64>> = domain.chunks().iter().map(|c| vec![1; c.len()]).collect();
+        chunks.push(vec![self.bins as u64]);
+        ChunkGrid::new(chunks).expect("a histogram's grid is valid")
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -154,12 +186,19 @@ impl Graph {
                             )));
                         }
                     }
-                    match &b.reduce {
-                        Some(r) => {
+                    match (&b.reduce, &b.histogram) {
+                        (Some(_), Some(_)) => {
+                            return Err(at("both reduces and histograms its chunks".into()));
+                        }
+                        (Some(r), None) => {
                             validate_axes(&r.axes, b.domain.ndim()).map_err(&at)?;
                             b.domain.reduced_per_chunk(&r.axes)
                         }
-                        None => b.domain.clone(),
+                        (None, Some(h)) => {
+                            validate_histogram(h, &b.program).map_err(&at)?;
+                            h.grid(&b.domain)
+                        }
+                        (None, None) => b.domain.clone(),
                     }
                 }
                 LayerOp::Combine(c) => {
@@ -177,6 +216,29 @@ impl Graph {
                 LayerOp::Ntuple(scan) => {
                     scan.compile().map_err(&at)?;
                     scan.grid().map_err(&at)?
+                }
+                LayerOp::Rearrange(r) => {
+                    for &input in &r.inputs {
+                        check_input(input)?;
+                    }
+                    let input_grids: Vec<&ChunkGrid> =
+                        r.inputs.iter().map(|&i| &grids[i as usize]).collect();
+                    r.validate(&input_grids).map_err(&at)?;
+                    r.grid.clone()
+                }
+                LayerOp::Reshape(r) => {
+                    check_input(r.input)?;
+                    r.validate(&grids[r.input as usize]).map_err(&at)?;
+                    r.grid.clone()
+                }
+                LayerOp::Literal(l) => {
+                    l.validate().map_err(&at)?;
+                    l.grid.clone()
+                }
+                LayerOp::MatMul(m) => {
+                    check_input(m.a)?;
+                    check_input(m.b)?;
+                    MatMul::grid(&grids[m.a as usize], &grids[m.b as usize]).map_err(&at)?
                 }
             };
             for input in layer_inputs(&layer.op) {
@@ -364,8 +426,52 @@ impl Graph {
                     }
                 }
             }
-            LayerOp::Ntuple(_) => {}
+            LayerOp::Ntuple(_) | LayerOp::Literal(_) => {}
+            LayerOp::Rearrange(r) => {
+                let start = out.len();
+                let grids = self.input_grids(r);
+                let idx = self.grids[task.layer as usize].block_index(task.chunk);
+                for p in r.pieces(&grids, &idx) {
+                    let dep = TaskId {
+                        layer: r.inputs[p.slot],
+                        chunk: grids[p.slot].linear_index(&p.block),
+                    };
+                    if !out[start..].contains(&dep) {
+                        out.push(dep);
+                    }
+                }
+            }
+            LayerOp::Reshape(r) => out.push(TaskId {
+                layer: r.input,
+                chunk: task.chunk,
+            }),
+            LayerOp::MatMul(m) => {
+                let start = out.len();
+                let idx = self.grids[task.layer as usize].block_index(task.chunk);
+                let (ga, gb) = (&self.grids[m.a as usize], &self.grids[m.b as usize]);
+                for (ab, bb) in MatMul::operands(ga, idx[0], idx[1]) {
+                    for dep in [
+                        TaskId {
+                            layer: m.a,
+                            chunk: ga.linear_index(&ab),
+                        },
+                        TaskId {
+                            layer: m.b,
+                            chunk: gb.linear_index(&bb),
+                        },
+                    ] {
+                        if !out[start..].contains(&dep) {
+                            out.push(dep);
+                        }
+                    }
+                }
+            }
         }
+    }
+
+    /// The grids of a rearrange layer's inputs.
+    pub fn input_grids(&self, r: &Rearrange) -> Vec<&ChunkGrid> {
+        r.inputs.iter().map(|&i| &self.grids[i as usize]).collect()
     }
 
     /// Appends the tasks that read `task`'s result.
@@ -386,8 +492,55 @@ impl Graph {
                         }
                     }
                 }
-                // Reads no layer, so it is nobody's consumer.
-                LayerOp::Ntuple(_) => {}
+                // Read no layer, so they are nobody's consumers.
+                LayerOp::Ntuple(_) | LayerOp::Literal(_) => {}
+                LayerOp::Reshape(_) => out.push(TaskId {
+                    layer: consumer,
+                    chunk: task.chunk,
+                }),
+                LayerOp::Rearrange(r) => {
+                    let start = out.len();
+                    let grids = self.input_grids(r);
+                    let in_idx = self.grids[task.layer as usize].block_index(task.chunk);
+                    let out_grid = &self.grids[consumer as usize];
+                    for (slot, _) in r
+                        .inputs
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, l)| **l == task.layer)
+                    {
+                        for reader in r.readers(&grids, slot, &in_idx) {
+                            let t = TaskId {
+                                layer: consumer,
+                                chunk: out_grid.linear_index(&reader),
+                            };
+                            if !out[start..].contains(&t) {
+                                out.push(t);
+                            }
+                        }
+                    }
+                }
+                LayerOp::MatMul(m) => {
+                    let start = out.len();
+                    let idx = self.grids[task.layer as usize].block_index(task.chunk);
+                    let out_grid = &self.grids[consumer as usize];
+                    let nb = out_grid.numblocks();
+                    let mut push = |i: u64, j: u64| {
+                        let t = TaskId {
+                            layer: consumer,
+                            chunk: out_grid.linear_index(&[i, j]),
+                        };
+                        if !out[start..].contains(&t) {
+                            out.push(t);
+                        }
+                    };
+                    if m.a == task.layer {
+                        (0..nb[1]).for_each(|j| push(idx[0], j));
+                    }
+                    if m.b == task.layer {
+                        (0..nb[0]).for_each(|i| push(i, idx[1]));
+                    }
+                }
                 LayerOp::Combine(c) => {
                     let in_grid = &self.grids[task.layer as usize];
                     let mut idx = in_grid.block_index(task.chunk);
@@ -478,8 +631,31 @@ pub fn layer_inputs(op: &LayerOp) -> Vec<LayerId> {
     match op {
         LayerOp::Blockwise(b) => b.inputs.clone(),
         LayerOp::Combine(c) => vec![c.input],
-        LayerOp::Ntuple(_) => vec![],
+        LayerOp::Ntuple(_) | LayerOp::Literal(_) => vec![],
+        LayerOp::Rearrange(r) => r.inputs.clone(),
+        LayerOp::Reshape(r) => vec![r.input],
+        LayerOp::MatMul(m) => vec![m.a, m.b],
     }
+}
+
+fn validate_histogram(h: &ChunkHistogram, program: &Program) -> Result<(), String> {
+    if h.bins == 0 {
+        return Err("histograms into 0 bins".into());
+    }
+    if !(h.lo.is_finite() && h.hi.is_finite() && h.lo < h.hi) {
+        return Err(format!(
+            "histograms over the range [{}, {}], which is not finite and increasing",
+            h.lo, h.hi
+        ));
+    }
+    if let Some(w) = h.weight
+        && w as usize + 1 >= program.instrs.len()
+    {
+        return Err(format!(
+            "weighs its histogram by value {w}, which is not a value before the result"
+        ));
+    }
+    Ok(())
 }
 
 fn validate_axes(axes: &[usize], ndim: usize) -> Result<(), String> {
@@ -601,6 +777,7 @@ mod tests {
                 inputs: vec![],
                 program,
                 reduce: None,
+                histogram: None,
             }),
         }
     }
@@ -617,6 +794,7 @@ mod tests {
                 inputs,
                 program,
                 reduce: None,
+                histogram: None,
             }),
         }
     }
@@ -737,6 +915,7 @@ mod tests {
                     p
                 },
                 reduce: None,
+                histogram: None,
             }),
         };
         let mut p = Program::default();
@@ -751,6 +930,7 @@ mod tests {
                 inputs: vec![0],
                 program,
                 reduce: None,
+                histogram: None,
             }),
         };
         let g = Graph::new(vec![row.clone(), wide(p.clone())], vec![1]).unwrap();

@@ -153,6 +153,16 @@ impl ChunkGrid {
             .collect()
     }
 
+    /// The chunk along `axis` that holds position `pos` (which must be in range).
+    pub fn chunk_at(&self, axis: usize, pos: u64) -> u64 {
+        (self.starts[axis].partition_point(|&s| s <= pos) - 1) as u64
+    }
+
+    /// Where chunk `chunk` starts along `axis`.
+    pub fn chunk_start(&self, axis: usize, chunk: u64) -> u64 {
+        self.starts[axis][chunk as usize]
+    }
+
     /// The grid after reducing each chunk over `axes` with keepdims: every chunk along a
     /// reduced axis becomes size 1.
     pub fn reduced_per_chunk(&self, axes: &[usize]) -> ChunkGrid {

@@ -12,6 +12,10 @@
 //! Arrays have NumPy's dtypes and promotion rules ([`dtype`]); kernels hold their values
 //! as float64 inside each dtype's value set.
 //!
+//! [`layout`] layers move elements between chunks without computing them (transposes,
+//! slices, rechunks, concatenations, reshapes) or hold an array given as data;
+//! [`MatMul`] layers multiply 2-D arrays.
+//!
 //! [`ntuple`] layers read partitions of ROOT trees and run an event program written in
 //! the expression language of [`expr`] (parsed and type-checked here, evaluated by the
 //! worker's kernels).
@@ -21,6 +25,8 @@ pub mod dtype;
 pub mod expr;
 mod graph;
 mod grid;
+pub mod layout;
+mod linalg;
 pub mod ntuple;
 mod order;
 mod program;
@@ -28,8 +34,12 @@ mod reduction;
 pub mod testing;
 
 pub use convert::{grid_from_proto, grid_to_proto};
-pub use graph::{Blockwise, ChunkReduce, Combine, Graph, Layer, LayerOp, MAX_TASKS, layer_inputs};
+pub use graph::{
+    Blockwise, ChunkHistogram, ChunkReduce, Combine, Graph, Layer, LayerOp, MAX_TASKS, layer_inputs,
+};
 pub use grid::{ChunkGrid, MAX_NDIM};
+pub use layout::{AxisMap, Literal, Rearrange, Reshape, sliced_chunks};
+pub use linalg::MatMul;
 pub use ntuple::{
     BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
     Step, plan_partitions,

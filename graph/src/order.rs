@@ -16,9 +16,15 @@ pub fn depth_first_priorities(graph: &Graph) -> Vec<u64> {
     // Stack entries: (task, its inputs, how many of them were pushed already).
     let mut stack: Vec<(TaskId, Vec<TaskId>, usize)> = Vec::new();
     let mut scratch = Vec::new();
-    for &layer in graph.outputs() {
-        for chunk in 0..graph.layer_tasks(layer) {
-            let root = TaskId { layer, chunk };
+    // Outputs first; then the tasks no output reads (chunks a slice skips), which still
+    // run (the graph is not culled), after everything the outputs need.
+    let outputs = graph
+        .outputs()
+        .iter()
+        .flat_map(|&layer| (0..graph.layer_tasks(layer)).map(move |chunk| TaskId { layer, chunk }));
+    let rest = (0..graph.num_tasks()).map(|i| graph.task_at(i));
+    for root in outputs.chain(rest) {
+        {
             if priority[graph.task_index(root) as usize] != UNSEEN {
                 continue;
             }

@@ -38,6 +38,7 @@ pub fn seed_expression_graph(shape: [u64; 3], chunks: [u64; 3], split_every: u32
             domain,
             inputs: vec![],
             program: p,
+            histogram: None,
             reduce: Some(ChunkReduce {
                 op: ReduceOp::Sum,
                 axes: vec![1, 2],
@@ -66,6 +67,7 @@ pub fn ones_sum_graph(domain: ChunkGrid, program: Program, split_every: u32) -> 
             domain,
             inputs: vec![],
             program,
+            histogram: None,
             reduce: Some(ChunkReduce {
                 op: ReduceOp::Sum,
                 axes: axes.clone(),

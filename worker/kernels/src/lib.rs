@@ -24,6 +24,9 @@
 
 mod broadcast;
 mod eval;
+mod histogram;
+mod layout;
+mod linalg;
 mod math;
 pub mod ntuple;
 mod reduce;
@@ -321,6 +324,10 @@ pub fn run_task(
         LayerOp::Blockwise(b) => run_blockwise(graph, task, b, inputs, opts),
         LayerOp::Combine(c) => run_combine(graph, task, c, inputs),
         LayerOp::Ntuple(scan) => ntuple::run_scan(graph, task, scan, inputs),
+        LayerOp::Rearrange(r) => layout::run_rearrange(graph, task, r, inputs),
+        LayerOp::Reshape(_) => layout::run_reshape(graph, task, inputs),
+        LayerOp::Literal(l) => layout::run_literal(graph, task, l),
+        LayerOp::MatMul(m) => linalg::run_matmul(graph, task, m, inputs),
     }
 }
 
@@ -486,6 +493,37 @@ fn run_blockwise(
         }
     })?;
     plan.locate(ushape.clone(), b.domain.chunk_offset(&idx));
+    if let Some(h) = &b.histogram {
+        // The weights are the program cut after their value, planned on their own.
+        let weight_plan = match h.weight {
+            Some(w) => {
+                let mut cut = b.program.clone();
+                cut.instrs.truncate(w as usize + 1);
+                let mut p = Plan::new(&cut, task.chunk, &input_pos).map_err(|message| {
+                    KernelError::InvalidProgram {
+                        task: graph.task_key(task),
+                        message,
+                    }
+                })?;
+                p.locate(ushape.clone(), b.domain.chunk_offset(&idx));
+                Some(p)
+            }
+            None => None,
+        };
+        let weights = weight_plan.as_ref().map(|plan| Source::Program {
+            plan,
+            inputs: values.clone(),
+        });
+        let source = Source::Program {
+            plan: &plan,
+            inputs: values,
+        };
+        let len = ushape.iter().product();
+        let counts = histogram::histogram(h, &source, weights.as_ref(), len);
+        let out_grid = graph.grid(task.layer);
+        let out_shape = out_grid.chunk_shape(&out_grid.block_index(task.chunk));
+        return Ok(Chunk::f64(out_shape, counts));
+    }
     let source = Source::Program {
         plan: &plan,
         inputs: values,

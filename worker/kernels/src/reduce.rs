@@ -41,7 +41,7 @@ pub enum Source<'a> {
 pub struct Scratch(Vec<Vec<f64>>);
 
 impl Source<'_> {
-    fn scratch(&self) -> Scratch {
+    pub(crate) fn scratch(&self) -> Scratch {
         match self {
             Source::Program { plan, .. } => Scratch(plan.scratch()),
             Source::Memory(_) => Scratch(Vec::new()),
@@ -50,7 +50,12 @@ impl Source<'_> {
 
     /// Values of elements `start..start + len`.
     #[inline]
-    fn values<'s>(&'s self, scratch: &'s mut Scratch, start: usize, len: usize) -> &'s [f64] {
+    pub(crate) fn values<'s>(
+        &'s self,
+        scratch: &'s mut Scratch,
+        start: usize,
+        len: usize,
+    ) -> &'s [f64] {
         match self {
             Source::Program { plan, inputs } => eval_tile(plan, inputs, &mut scratch.0, start, len),
             Source::Memory(m) => &m[start..start + len],

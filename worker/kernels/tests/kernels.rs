@@ -26,6 +26,7 @@ fn blockwise(
             domain,
             inputs,
             program,
+            histogram: None,
             reduce,
         }),
     }
@@ -362,6 +363,7 @@ fn per_chunk_reductions_match_plain_loops() {
                         grid.clone(),
                         vec![],
                         offset_random(4),
+                        histogram: None,
                         reduce,
                     )],
                     vec![0],

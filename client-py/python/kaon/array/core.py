@@ -282,23 +282,57 @@ class Array:
         return bool(self.compute())
 
     def rechunk(self, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
-        """Returns the array with new chunks.
+        """The array cut into other chunks; see :func:`kaon.array.rechunk`."""
+        from kaon.array.layout import rechunk
 
-        Only chunks equal to the current ones are possible for now: moving data
-        between chunks needs a rechunk layer the engine does not have yet.
+        return rechunk(self, chunks, **kwargs)
 
-        Raises
-        ------
-        NotImplementedError
-            When the chunks would change.
-        """
-        new = normalize_chunks(chunks, self.shape)
-        if new == self.chunks:
-            return self
-        raise NotImplementedError(
-            f"rechunk from {_short(self.chunks)} to {_short(new)} is not supported yet; "
-            "create the array with the chunks you need instead"
-        )
+    @property
+    def T(self) -> Array:  # noqa: N802
+        """The array with its axes reversed (``transpose()``)."""
+        return self.transpose()
+
+    def transpose(self, *axes: Any) -> Array:
+        """The axes permuted (reversed by default); see :func:`kaon.array.transpose`."""
+        from kaon.array.layout import transpose
+
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], (tuple, list))):
+            axes = axes[0]
+        return transpose(self, axes or None)
+
+    def swapaxes(self, axis1: int, axis2: int) -> Array:
+        """Two axes interchanged; see :func:`kaon.array.swapaxes`."""
+        from kaon.array.layout import swapaxes
+
+        return swapaxes(self, axis1, axis2)
+
+    def reshape(self, *shape: Any, merge_chunks: bool = True, limit: Any = None) -> Array:
+        """The elements in C order with another shape; see :func:`kaon.array.reshape`."""
+        from kaon.array.layout import reshape
+
+        if len(shape) == 1 and not isinstance(shape[0], (numbers.Integral, np.integer)):
+            shape = shape[0]
+        return reshape(self, shape)
+
+    def dot(self, other: Any) -> Array:
+        """The matrix product with ``other``; see :func:`kaon.array.dot`."""
+        from kaon.array.layout import dot
+
+        return dot(self, other)
+
+    def __matmul__(self, other: Any) -> Array:
+        from kaon.array.layout import matmul
+
+        if not isinstance(other, (Array, np.ndarray)):
+            return NotImplemented
+        return matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Array:
+        from kaon.array.layout import matmul
+
+        if not isinstance(other, np.ndarray):
+            return NotImplemented
+        return matmul(other, self)
 
     def astype(self, dtype: Any, **kwargs: Any) -> Array:
         """The array converted to ``dtype``, as ``numpy.ndarray.astype``: floats to
@@ -329,7 +363,10 @@ class Array:
         return self
 
     def __getitem__(self, index: Any) -> Array:
-        raise NotImplementedError("indexing and slicing kaon arrays is not supported yet")
+        """``x[index]`` with NumPy's basic indices; see :func:`kaon.array.layout.getitem`."""
+        from kaon.array.layout import getitem
+
+        return getitem(self, index)
 
     # ------------------------------------------------------------------ reductions
     def sum(
@@ -975,6 +1012,12 @@ def _np_function(kind: str) -> Callable:
     return impl
 
 
+def _layout(name: str) -> Callable:
+    from kaon.array import layout
+
+    return getattr(layout, name)
+
+
 _ARRAY_FUNCTIONS: dict[Callable, Callable] = {
     np.sum: _np_function("sum"),
     np.prod: _np_function("prod"),
@@ -1016,6 +1059,18 @@ _ARRAY_FUNCTIONS: dict[Callable, Callable] = {
     np.empty_like: _like("empty_like"),
     np.full_like: _like("full_like"),
     np.shape: lambda a: a.shape,
+    np.transpose: lambda a, axes=None: _layout("transpose")(a, axes),
+    np.swapaxes: lambda a, axis1, axis2: _layout("swapaxes")(a, axis1, axis2),
+    np.moveaxis: lambda a, source, destination: _layout("moveaxis")(a, source, destination),
+    np.reshape: lambda a, *args, **kw: _layout("reshape")(a, *args, **kw),
+    np.concatenate: lambda seq, axis=0, **kw: _layout("concatenate")(seq, axis),
+    np.stack: lambda seq, axis=0, **kw: _layout("stack")(seq, axis),
+    np.matmul: lambda a, b, **kw: _layout("matmul")(a, b),
+    np.dot: lambda a, b, out=None: _layout("dot")(a, b),
+    np.tensordot: lambda a, b, axes=2: _layout("tensordot")(a, b, axes),
+    np.histogram: lambda a, bins=10, range=None, density=None, weights=None: _layout(  # noqa: A006
+        "histogram"
+    )(a, bins, range, None, weights, bool(density)),
     np.ndim: lambda a: a.ndim,
     np.size: lambda a, axis=None: a.size if axis is None else a.shape[axis],
 }
