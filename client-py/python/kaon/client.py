@@ -1,4 +1,6 @@
-"""The :class:`Client` of a Kaon cluster, :class:`Future` results, and ``compute``."""
+"""The :class:`Client` of a Kaon cluster, :class:`Future` results, and the module
+functions ``compute``, ``persist``, ``default_client`` and ``get_client``, with
+``distributed``'s and dask's names and signatures."""
 
 from __future__ import annotations
 
@@ -27,7 +29,16 @@ DEFAULT_TIMEOUT = 10.0
 
 
 def normalize_address(address: str) -> str:
-    """``host:port`` from ``host:port`` or ``tcp://host:port``.
+    """The ``host:port`` of a scheduler address such as ``tcp://host:port``.
+
+    Parameters
+    ----------
+    address : str
+        ``host:port``, optionally after ``tcp://``, ``grpc://`` or ``http://``.
+
+    Returns
+    -------
+    str
 
     Raises
     ------
@@ -143,8 +154,25 @@ class _Job:
 class Future:
     """A computation running on the cluster, like ``distributed.Future``.
 
-    Returned by :meth:`Client.compute`; :meth:`result` waits for it and returns the
-    NumPy array.
+    Returned by :meth:`Client.compute` (not created directly); :meth:`result` waits for
+    it and returns the NumPy array. The outputs of one ``compute`` call share a graph:
+    cancelling one future cancels them all. The results are freed on the cluster once
+    fetched, or once no future refers to them.
+
+    Parameters
+    ----------
+    job : _Job
+        The submitted graph (internal).
+    index : int
+        Which of the graph's outputs this future is.
+
+    Examples
+    --------
+    >>> import kaon, kaon.array as ka
+    >>> client = kaon.Client()                                       # doctest: +SKIP
+    >>> f = client.compute(ka.ones((1000, 1000), chunks=500).sum())  # doctest: +SKIP
+    >>> f.result()                                                   # doctest: +SKIP
+    np.float64(1000000.0)
     """
 
     def __init__(self, job: _Job, index: int) -> None:
@@ -158,6 +186,7 @@ class Future:
 
     @property
     def client(self) -> Client:
+        """The :class:`Client` that submitted the computation."""
         return self._job.client
 
     @property
@@ -166,7 +195,10 @@ class Future:
         return self._job.status
 
     def done(self) -> bool:
-        """Whether the computation ended (finished, failed or was cancelled)."""
+        """Whether the computation ended: finished, failed or was cancelled.
+
+        Like ``distributed.Future.done``; does not wait.
+        """
         return self.status != "pending"
 
     def result(
@@ -174,12 +206,20 @@ class Future:
     ) -> np.ndarray:
         """Waits for the computation and returns its result.
 
+        Like ``distributed.Future.result``. The result is fetched once and kept: later
+        calls return the same array.
+
         Parameters
         ----------
         timeout : float, optional
             Seconds to wait at most; None waits as long as it takes.
         progress : bool, optional
             Show a progress bar while waiting (default: in notebooks and terminals).
+
+        Returns
+        -------
+        numpy.ndarray or numpy scalar
+            A NumPy scalar for a 0-d result (a full reduction), as NumPy and dask give.
 
         Raises
         ------
@@ -195,7 +235,24 @@ class Future:
         return self._job.results(timeout, progress)[self._index]
 
     def exception(self, timeout: Optional[float] = None) -> Optional[BaseException]:
-        """The exception the computation failed with, or None."""
+        """The exception the computation failed with, or None if it succeeded.
+
+        Waits for the computation, like ``distributed.Future.exception``.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait at most; None waits as long as it takes.
+
+        Returns
+        -------
+        KaonError, MemoryError or None
+
+        Raises
+        ------
+        TimeoutError
+            If the computation did not end within ``timeout``.
+        """
         try:
             self.result(timeout, progress=False)
         except (KaonError, MemoryError) as e:
@@ -203,11 +260,18 @@ class Future:
         return None
 
     def cancel(self) -> None:
-        """Cancels the computation (and the other outputs of the same graph)."""
+        """Cancels the computation, and the other outputs of the same graph.
+
+        Like ``distributed.Future.cancel``; :meth:`result` then raises
+        :class:`kaon.CancelledError`.
+        """
         self._job.cancel()
 
     def progress(self) -> tuple[int, int]:
-        """``(done, total)`` tasks of the graph."""
+        """Tasks of the graph done so far, and in all: ``(done, total)``.
+
+        A Kaon addition (``distributed`` has :func:`kaon.progress` only).
+        """
         done, total, _, _ = self._job.progress()
         return done, total
 
@@ -265,12 +329,23 @@ class Client:
         Further arguments of :class:`kaon.LocalCluster` for the embedded cluster
         (``processes=True`` runs its workers as processes).
 
+    Raises
+    ------
+    kaon.SchedulerUnreachable
+        If no scheduler answered at ``address`` within ``timeout``.
+    ValueError
+        For an address that is not ``host:port``, or cluster arguments given with an
+        address.
+    TypeError
+        For an address of another type.
+
     Examples
     --------
     >>> import kaon, kaon.array as ka
     >>> with kaon.Client() as client:                          # doctest: +SKIP
     ...     x = ka.random.random((1000, 1000), chunks=250, seed=1)
     ...     client.compute(x.sum()).result()
+    >>> client = kaon.Client("scheduler-host:8786")            # doctest: +SKIP
     """
 
     def __init__(
@@ -329,7 +404,16 @@ class Client:
         return "closed" if self._closed else "running"
 
     def close(self, timeout: Optional[float] = None) -> None:
-        """Closes the client, and the cluster it started, if any."""
+        """Closes the client, and the cluster it started, if any.
+
+        Like ``distributed.Client.close``; ``with Client() as client:`` closes it at the
+        end of the block. Closing twice does nothing.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Accepted for ``distributed``'s signature; closing does not wait.
+        """
         if self._closed:
             return
         self._closed = True
@@ -349,7 +433,7 @@ class Client:
 
     # ------------------------------------------------------------------ cluster
     def scheduler_info(self) -> dict:
-        """The cluster as the scheduler sees it.
+        """The cluster as the scheduler sees it, like ``distributed.Client.scheduler_info``.
 
         Returns
         -------
@@ -379,13 +463,28 @@ class Client:
         return self._rust.cluster_info()["dashboard"]
 
     def nthreads(self) -> dict[str, int]:
-        """Kernel threads of each worker, by address."""
+        """Kernel threads of each worker, by address (also available as ``ncores``).
+
+        Returns
+        -------
+        dict
+            ``{worker address: threads}``, like ``distributed.Client.nthreads()``.
+        """
         return {a: w["nthreads"] for a, w in self.scheduler_info()["workers"].items()}
 
     ncores = nthreads
 
     def wait_for_workers(self, n_workers: int = 1, timeout: Optional[float] = None) -> None:
         """Blocks until at least ``n_workers`` workers joined.
+
+        Like ``distributed.Client.wait_for_workers``.
+
+        Parameters
+        ----------
+        n_workers : int
+            The number of workers to wait for.
+        timeout : float, optional
+            Seconds to wait at most; None waits as long as it takes.
 
         Raises
         ------
@@ -431,6 +530,9 @@ class Client:
     ) -> Any:
         """Starts computing arrays on the cluster.
 
+        Like ``distributed.Client.compute``. Several arrays are computed by one graph,
+        so shared subexpressions run once; a persisted array returns its own future.
+
         Parameters
         ----------
         collections : Array, kaon.ntuple.Query, or list of them
@@ -439,11 +541,29 @@ class Client:
         sync : bool
             Wait and return NumPy arrays instead of futures.
         progress : bool, optional
-            With ``sync=True``: show a progress bar while waiting.
+            With ``sync=True``: show a progress bar while waiting (default: in
+            notebooks and terminals).
+        **kwargs
+            ``distributed``'s other arguments, accepted and ignored.
 
         Returns
         -------
         Future, or a list of them (NumPy arrays with ``sync=True``)
+            In the structure of ``collections``.
+
+        Raises
+        ------
+        TypeError
+            For something that is neither a kaon array nor an ntuple query.
+        RuntimeError
+            If the client is closed.
+
+        Examples
+        --------
+        >>> x = ka.random.random((10000, 1000), chunks=1000, seed=1)  # doctest: +SKIP
+        >>> total, biggest = client.compute([x.sum(), x.max()])       # doctest: +SKIP
+        >>> total.result() / x.size                                   # doctest: +SKIP
+        np.float64(0.50009...)
         """
         flat = _flatten(collections)
         from kaon import ntuple
@@ -459,14 +579,22 @@ class Client:
     def persist(self, collections: Any, **kwargs: Any) -> Any:
         """Starts computing arrays and returns arrays backed by the computations.
 
-        ``x.compute()`` of a persisted array waits for its computation and fetches
-        the result, which it then keeps in this process. Expressions built on a
-        persisted array recompute it inside their own graph (graphs cannot reference
-        another graph's stored results yet).
+        Like ``distributed.Client.persist``. ``x.compute()`` of a persisted array waits for
+        its computation and fetches the result, which it then keeps in this process.
+        Expressions built on a persisted array recompute it inside their own graph (graphs
+        cannot reference another graph's stored results yet).
+
+        Parameters
+        ----------
+        collections : Array, or a list or tuple of them
+            The arrays to compute; several run as one graph.
+        **kwargs
+            ``distributed``'s other arguments, accepted and ignored.
 
         Returns
         -------
         Array, or a list of them
+            In the structure of ``collections``.
         """
         flat = _flatten(collections)
         futures = self._submit(flat)
@@ -475,8 +603,27 @@ class Client:
         )
 
     def gather(self, futures: Any, errors: str = "raise") -> Any:
-        """Waits for futures (or persisted arrays) and returns their results, in the
-        same structure (a future, a list, a tuple or a dict of them)."""
+        """Waits for futures (or persisted arrays) and returns their results.
+
+        Like ``distributed.Client.gather``.
+
+        Parameters
+        ----------
+        futures : Future, Array, or a list, tuple or dict of them
+            What to wait for; other values are returned as they are.
+        errors : {"raise", "skip"}
+            ``"skip"`` gives None for a failed computation instead of raising.
+
+        Returns
+        -------
+        object
+            The NumPy results, in the structure of ``futures``.
+
+        Raises
+        ------
+        kaon.KaonError
+            If a computation failed (with ``errors="raise"``).
+        """
         if isinstance(futures, dict):
             return {k: self.gather(v, errors) for k, v in futures.items()}
         if isinstance(futures, (list, tuple)):
@@ -493,7 +640,16 @@ class Client:
         return futures
 
     def cancel(self, futures: Any) -> None:
-        """Cancels the computations behind futures or persisted arrays."""
+        """Cancels the computations behind futures or persisted arrays.
+
+        Like ``distributed.Client.cancel``. A cancelled graph stops on the cluster and
+        its futures raise :class:`kaon.CancelledError`.
+
+        Parameters
+        ----------
+        futures : Future, Array, or a list of them
+            Other values are ignored.
+        """
         for f in _flatten(futures):
             if isinstance(f, Array):
                 f = f._future
@@ -501,11 +657,43 @@ class Client:
                 f.cancel()
 
     def submit(self, func: Any, *args: Any, **kwargs: Any) -> Future:
-        """Not supported yet: kaon runs array graphs, not Python functions."""
+        """Not supported yet: Kaon's workers run array graphs, not Python functions.
+
+        ``distributed.Client.submit`` runs ``func(*args, **kwargs)`` on a worker.
+
+        Parameters
+        ----------
+        func : callable
+            The function.
+        *args, **kwargs
+            Its arguments.
+
+        Raises
+        ------
+        NotImplementedError
+            Always.
+        """
         raise NotImplementedError("kaon cannot run Python functions on its workers yet")
 
     def map(self, func: Any, *iterables: Any, **kwargs: Any) -> list:
-        """Not supported yet: kaon runs array graphs, not Python functions."""
+        """Not supported yet: Kaon's workers run array graphs, not Python functions.
+
+        ``distributed.Client.map`` runs ``func`` over the elements of ``iterables``.
+
+        Parameters
+        ----------
+        func : callable
+            The function.
+        *iterables
+            Its arguments.
+        **kwargs
+            Further arguments.
+
+        Raises
+        ------
+        NotImplementedError
+            Always.
+        """
         raise NotImplementedError("kaon cannot run Python functions on its workers yet")
 
     # ------------------------------------------------------------------ display
@@ -565,7 +753,15 @@ def _forget_default(client: Client) -> None:
 
 
 def default_client() -> Optional[Client]:
-    """The client ``x.compute()`` uses: the newest open one, or None."""
+    """The client that ``x.compute()`` uses: the newest open one, or None.
+
+    Like ``distributed.default_client``, except that it returns None instead of raising
+    when there is no client (``get_client`` starts one).
+
+    Returns
+    -------
+    Client or None
+    """
     with _default_lock:
         for ref in reversed(_defaults):
             c = ref()
@@ -575,7 +771,15 @@ def default_client() -> Optional[Client]:
 
 
 def get_client() -> Client:
-    """The default client; starts an embedded local cluster if there is none."""
+    """The default client, started with an embedded local cluster if there is none.
+
+    Like ``distributed.get_client``. The client it starts (in-process workers using all
+    cores) is closed when Python exits.
+
+    Returns
+    -------
+    Client
+    """
     global _auto_client
     c = default_client()
     if c is None:
@@ -591,21 +795,54 @@ def _close_auto_client() -> None:
 
 
 def compute_arrays(arrays: list[Array], progress: Optional[bool] = None) -> list[np.ndarray]:
-    """Computes arrays as one graph on the default client."""
+    """Computes arrays as one graph on the default client.
+
+    Parameters
+    ----------
+    arrays : list of Array
+        The arrays.
+    progress : bool, optional
+        Show a progress bar while waiting.
+
+    Returns
+    -------
+    list of numpy.ndarray
+    """
     futures = get_client()._submit(arrays)
     return [f.result(progress=progress) for f in futures]
 
 
 def compute(*args: Any, progress: Optional[bool] = None, **kwargs: Any) -> tuple:
-    """Computes several arrays at once (as one graph), like ``dask.compute``.
+    """Computes several arrays at once, as one graph, like ``dask.compute``.
 
-    Ntuple queries (:mod:`kaon.ntuple`) are computed together too, as one graph of
-    their own. Other arguments are returned as they are.
+    Shared subexpressions run once. Ntuple queries (:mod:`kaon.ntuple`) are computed
+    together too, as one graph of their own. Runs on the default client (see
+    :func:`get_client`).
+
+    Parameters
+    ----------
+    *args : Array, kaon.ntuple.Query, or lists or tuples of them
+        What to compute; other values are returned as they are.
+    progress : bool, optional
+        Show a progress bar while waiting (default: in notebooks and terminals).
+    **kwargs
+        dask's other arguments (``scheduler=``, ...), accepted and ignored.
 
     Returns
     -------
     tuple
-        One result per argument.
+        One result per argument, NumPy arrays in place of kaon arrays.
+
+    Raises
+    ------
+    kaon.KaonError
+        If a computation failed on the cluster.
+
+    Examples
+    --------
+    >>> import kaon, kaon.array as ka
+    >>> x = ka.random.random(1_000_000, chunks=100_000, seed=1)
+    >>> lo, hi = kaon.compute(x.min(), x.max())  # doctest: +SKIP
     """
     from kaon import ntuple
 
@@ -618,7 +855,22 @@ def compute(*args: Any, progress: Optional[bool] = None, **kwargs: Any) -> tuple
     return tuple(_rebuild(list(args), flat))
 
 
-def persist(*args: Any, **kwargs: Any) -> Any:
-    """Persists several arrays at once, like ``dask.persist``."""
+def persist(*args: Any, **kwargs: Any) -> tuple:
+    """Starts computing several arrays at once, like ``dask.persist``.
+
+    See :meth:`Client.persist`; runs on the default client (see :func:`get_client`).
+
+    Parameters
+    ----------
+    *args : Array
+        The arrays to compute, as one graph.
+    **kwargs
+        dask's other arguments, accepted and ignored.
+
+    Returns
+    -------
+    tuple of Array
+        Arrays backed by the running computations, one per argument.
+    """
     out = get_client().persist(list(args))
     return tuple(out)

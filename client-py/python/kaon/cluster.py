@@ -1,4 +1,5 @@
-"""Local clusters: a scheduler and workers on this machine, like ``distributed.LocalCluster``."""
+"""Local clusters: a scheduler and workers on this machine, like
+``distributed.LocalCluster``."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import os
 import sys
 import warnings
 import weakref
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from kaon import _kaon
+
+if TYPE_CHECKING:
+    from kaon.client import Client
 
 __all__ = ["LocalCluster"]
 
@@ -44,7 +48,12 @@ def _memory_limit(limit: Union[str, int, float, None], threads: int) -> str:
 
 
 class LocalCluster:
-    """A scheduler and workers on this machine.
+    """A scheduler and workers on this machine, like ``distributed.LocalCluster``.
+
+    The scheduler runs in this process; workers run as processes
+    (``python -m kaon.worker``) or, with ``processes=False``, as threads of this
+    process. Unlike dask's, one Kaon worker uses all the cores it is given (its kernels
+    are multithreaded), so the default is a single worker.
 
     Parameters
     ----------
@@ -72,12 +81,26 @@ class LocalCluster:
         Seconds without a heartbeat after which a worker is removed.
     allowed_failures : int
         Workers a task may take down with it before its graph fails (KilledWorker).
+    **kwargs
+        ``distributed``'s ``silence_logs``, ``asynchronous``, ``name``, ``protocol`` and
+        ``interface`` are accepted and ignored.
+
+    Raises
+    ------
+    TypeError
+        For other keyword arguments.
+    ValueError
+        For a negative ``n_workers``, a bad ``memory_limit`` or ``dashboard_address``.
+    OSError
+        If the scheduler or a worker cannot start (a port in use, say).
 
     Examples
     --------
     >>> from kaon import LocalCluster, Client
     >>> cluster = LocalCluster(n_workers=2, threads_per_worker=1)    # doctest: +SKIP
     >>> client = Client(cluster)                                     # doctest: +SKIP
+    >>> cluster.scale(4)                                             # doctest: +SKIP
+    >>> cluster.close()                                              # doctest: +SKIP
     """
 
     def __init__(
@@ -179,16 +202,41 @@ class LocalCluster:
         return out
 
     def worker_pids(self) -> list[int]:
-        """Process ids of the worker processes (empty for in-process workers)."""
+        """Process ids of the worker processes (empty for in-process workers).
+
+        A Kaon addition, handy for tests that kill a worker.
+
+        Returns
+        -------
+        list of int
+        """
         return list(self._rust.worker_pids())
 
     # ------------------------------------------------------------------ scaling
     def scale(
         self, n: Optional[int] = None, *, cores: Optional[int] = None, memory: Any = None
     ) -> None:
-        """Starts or stops workers until ``n`` run (a worker that died is replaced),
-        and waits until the scheduler has them. ``cores`` asks for enough workers
-        for that many threads. Stopped workers' results are recomputed where needed.
+        """Starts or stops workers until ``n`` run, and waits until the scheduler has them.
+
+        Like ``distributed.LocalCluster.scale``; a worker that died is replaced, and it
+        ends adaptive scaling (:meth:`adapt`). Stopped workers' results are recomputed
+        where needed.
+
+        Parameters
+        ----------
+        n : int, optional
+            The number of workers.
+        cores : int, optional
+            Instead of ``n``: enough workers for that many threads.
+        memory : str or int, optional
+            Accepted for ``distributed``'s signature and ignored.
+
+        Raises
+        ------
+        TypeError
+            If neither ``n`` nor ``cores`` is given.
+        ValueError
+            For a negative ``n``.
         """
         if n is None:
             if cores is None:
@@ -200,10 +248,22 @@ class LocalCluster:
         self._rust.scale(n)
 
     def adapt(self, minimum: int = 0, maximum: float = math.inf, **kwargs: Any) -> None:
-        """Lets the scheduler choose the number of workers, between ``minimum`` and
-        ``maximum``, by its load (about 5 s of queued work per worker): more workers
-        start at once when the work needs them, idle ones retire after a few seconds
-        (their results are moved first). :meth:`scale` ends adaptive scaling.
+        """Lets the scheduler choose the number of workers by its load.
+
+        Like ``distributed.LocalCluster.adapt``: between ``minimum`` and ``maximum``
+        workers, aiming at about 5 s of queued work per worker. More workers start at
+        once when the work needs them; idle ones retire after a few seconds (their
+        results are moved first). :meth:`scale` ends adaptive scaling.
+
+        Parameters
+        ----------
+        minimum : int
+            The fewest workers to keep.
+        maximum : int or float
+            The most workers to run (``math.inf``: no limit).
+        **kwargs
+            ``distributed``'s other arguments (``interval``, ``wait_count``, ...),
+            accepted and ignored.
 
         Raises
         ------
@@ -216,14 +276,28 @@ class LocalCluster:
         self._adapt_message = self._rust.adapt(int(minimum), top)
 
     # ------------------------------------------------------------------ lifecycle
-    def get_client(self) -> Any:
-        """A :class:`kaon.Client` of this cluster."""
+    def get_client(self) -> Client:
+        """A new :class:`kaon.Client` of this cluster (made the default client).
+
+        Returns
+        -------
+        kaon.Client
+        """
         from kaon.client import Client
 
         return Client(self)
 
     def close(self, timeout: Optional[float] = None) -> None:
-        """Stops the workers, then the scheduler."""
+        """Stops the workers, then the scheduler.
+
+        Like ``distributed.LocalCluster.close``; ``with LocalCluster() as cluster:``
+        closes it at the end of the block, and it is closed when garbage-collected.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Accepted for ``distributed``'s signature; closing waits for the workers.
+        """
         self._finalizer()
 
     def __enter__(self) -> LocalCluster:

@@ -37,11 +37,19 @@ __all__ = [
 
 
 class KaonError(Exception):
-    """Base class of the errors of a Kaon cluster."""
+    """Base class of the errors of a Kaon cluster.
+
+    Catch it for any fault of the cluster (a failed task, a dead worker, a lost
+    connection); mistakes in an expression raise NumPy's exceptions instead, when the
+    expression is built. ``distributed`` has no common base class.
+    """
 
 
 class TaskError(KaonError):
     """A task of a computation failed.
+
+    Raised by ``compute()`` and :meth:`kaon.Future.result`; ``distributed`` re-raises
+    the task's own exception instead.
 
     Attributes
     ----------
@@ -68,24 +76,45 @@ class TaskError(KaonError):
 
 
 class KilledWorker(TaskError):
-    """A task was running on workers that died, as many times as allowed
-    (the scheduler's ``allowed_failures``): it is probably what kills them."""
+    """A task was running on workers that died, as many times as allowed.
+
+    Like ``distributed.KilledWorker``: after the scheduler's ``allowed_failures``
+    deaths (see :class:`kaon.LocalCluster`), the task is probably what kills them.
+    """
 
 
 class CancelledError(KaonError, concurrent.futures.CancelledError):
-    """The computation was cancelled before it finished."""
+    """The computation was cancelled before it finished.
+
+    Raised by :meth:`kaon.Future.result` after :meth:`kaon.Client.cancel`; it is also a
+    ``concurrent.futures.CancelledError``.
+    """
 
 
 class CommError(KaonError, ConnectionError):
-    """Talking to the scheduler or to a worker failed."""
+    """Talking to the scheduler or to a worker failed.
+
+    Also a ``ConnectionError``, like ``distributed``'s ``CommClosedError``.
+    """
 
 
 class GraphRejected(KaonError, ValueError):
-    """The scheduler refused a graph as invalid."""
+    """The scheduler refused a graph as invalid.
+
+    Also a ``ValueError``; it points at a bug (the client checks expressions first).
+    """
 
 
 class SchedulerUnreachable(KaonError, TimeoutError):
-    """No scheduler answered at ``address`` within the timeout."""
+    """No scheduler answered at ``address`` within the timeout.
+
+    Raised by :class:`kaon.Client`; also a ``TimeoutError``, as ``distributed`` raises.
+
+    Attributes
+    ----------
+    address : str
+        The address tried, ``host:port``.
+    """
 
     def __init__(self, text: str, address: str = "") -> None:
         super().__init__(text)

@@ -19,9 +19,13 @@ AUTO_DELAY = 0.5
 
 
 class Display(Protocol):
-    def update(self, done: int, total: int) -> None: ...
+    """What shows progress: a widget, a tqdm bar or a text bar."""
 
-    def close(self, status: str) -> None: ...
+    def update(self, done: int, total: int) -> None:
+        """Shows ``done`` of ``total`` tasks."""
+
+    def close(self, status: str) -> None:
+        """Ends the display: ``status`` is ``"finished"`` or why it stopped."""
 
 
 def in_notebook() -> bool:
@@ -194,6 +198,10 @@ def progress(
 ) -> None:
     """Shows the progress of computations running on the cluster.
 
+    Like ``distributed.progress``: a tqdm bar (or a plain text bar without tqdm) on
+    stderr in a terminal, an ipywidgets bar in a notebook. ``compute()`` shows the same
+    display by itself while it waits (``progress=False`` turns it off).
+
     Parameters
     ----------
     *futures : Future, Array or lists of them
@@ -208,9 +216,20 @@ def progress(
         Accepted for compatibility with dask; one bar covers everything.
     complete : bool
         Accepted for compatibility with dask.
+    **kwargs
+        dask's other arguments, accepted and ignored.
+
+    Raises
+    ------
+    TypeError
+        For something that is neither a future nor an array.
+    KeyboardInterrupt
+        On Ctrl-C while it blocks (the computations go on; cancel them with
+        :meth:`kaon.Client.cancel`).
 
     Examples
     --------
+    >>> import kaon, kaon.array as ka
     >>> x = ka.random.random((20000, 20000), chunks=2000).sum().persist()  # doctest: +SKIP
     >>> kaon.progress(x)                                                   # doctest: +SKIP
     """

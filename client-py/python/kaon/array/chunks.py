@@ -40,10 +40,28 @@ _UNITS = {
 def parse_bytes(text: str | int) -> int:
     """Parses a byte count such as ``"128MiB"``, ``"1 GB"`` or ``1000``.
 
+    Like ``dask.utils.parse_bytes``: decimal (kB, MB, GB, TB, and k, M, G, T) and binary
+    (KiB, MiB, GiB, TiB) units, case-insensitive.
+
+    Parameters
+    ----------
+    text : str or int
+        The size; an int is returned as it is.
+
+    Returns
+    -------
+    int
+        Bytes.
+
     Raises
     ------
     ValueError
         If the text is not a number with a known unit.
+
+    Examples
+    --------
+    >>> parse_bytes("128MiB"), parse_bytes("1.5 kB")
+    (134217728, 1500)
     """
     if isinstance(text, numbers.Integral):
         return int(text)
@@ -64,7 +82,24 @@ def _as_int(value: Any, what: str) -> int:
 
 
 def normalize_shape(shape: Any) -> tuple[int, ...]:
-    """A shape as a tuple of non-negative ints (an int is a 1-d shape)."""
+    """A shape as a tuple of non-negative ints.
+
+    Parameters
+    ----------
+    shape : int, sequence of int, or None
+        An int is a 1-d shape; None is the 0-d shape ``()``.
+
+    Returns
+    -------
+    tuple of int
+
+    Raises
+    ------
+    TypeError
+        For dimensions that are not integers.
+    ValueError
+        For a negative dimension.
+    """
     if shape is None:
         return ()
     if isinstance(shape, (numbers.Integral, np.integer)) and not isinstance(shape, bool):
@@ -118,7 +153,8 @@ def normalize_chunks(
 ) -> Chunks:
     """Normalizes a chunk specification to a tuple of per-axis chunk sizes.
 
-    Accepts every form dask.array accepts: an int (the same block size on every
+    Like ``dask.array.core.normalize_chunks``, and what ``x.chunks`` shows. Accepts
+    every form dask.array accepts: an int (the same block size on every
     axis), a tuple of block sizes (one per axis; ``-1`` or ``None`` for the whole
     axis, ``"auto"`` for an automatic size), explicit chunk sizes per axis (a tuple of
     tuples), a dict from axis to any of these, ``"auto"``, or a byte size such as
@@ -126,8 +162,8 @@ def normalize_chunks(
 
     Parameters
     ----------
-    chunks : int, str, tuple, dict
-        The specification.
+    chunks : int, str, tuple, list or dict
+        The specification (None is an error, as in dask without a previous chunking).
     shape : tuple of int
         The array's shape.
     limit : int or str, optional
@@ -143,13 +179,21 @@ def normalize_chunks(
     ------
     ValueError
         If the chunks do not fit the shape.
+    TypeError
+        For a specification of another type.
 
     Examples
     --------
+    >>> from kaon.array import normalize_chunks
     >>> normalize_chunks(2, (5, 3))
     ((2, 2, 1), (2, 1))
     >>> normalize_chunks(((3, 2), -1), (5, 3))
     ((3, 2), (3,))
+    >>> normalize_chunks({0: 2}, (5, 3))
+    ((2, 2, 1), (3,))
+    >>> auto = normalize_chunks("auto", (10_000, 10_000), limit="8MiB")  # float64
+    >>> auto[0][0], len(auto[0])  # 1000 x 1000 x 8 bytes: about 8 MiB a chunk
+    (1000, 10)
     """
     shape = normalize_shape(shape)
     ndim = len(shape)
