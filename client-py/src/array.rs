@@ -283,6 +283,36 @@ impl ArrayHandle {
             .map_err(|e| err(py, e))
     }
 
+    /// How many elements `mask` keeps in each chunk (an array to compute first).
+    fn mask_counts(&self, py: Python<'_>, mask: PyRef<'_, ArrayHandle>) -> PyResult<Self> {
+        self.inner
+            .mask_counts(&mask.inner)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// `x[mask]`, given the computed `mask_counts` (flattened, chunks in C order).
+    fn compress(
+        &self,
+        py: Python<'_>,
+        mask: PyRef<'_, ArrayHandle>,
+        counts: Vec<u64>,
+    ) -> PyResult<Self> {
+        self.inner
+            .compress(&mask.inner, &counts)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
+    /// The cumulative `sum` or `prod` along `axis`.
+    fn cumulative(&self, py: Python<'_>, name: &str, axis: i64) -> PyResult<Self> {
+        let op = lookup(REDUCTIONS, name, "reduction")?;
+        self.inner
+            .cumulative(op, axis)
+            .map(Self::wrap)
+            .map_err(|e| err(py, e))
+    }
+
     /// The matrix product of two 2-D arrays.
     #[staticmethod]
     fn matmul(

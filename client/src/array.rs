@@ -7,9 +7,9 @@
 //! Only reductions (their tree of combine steps) and outputs become layers.
 
 use kaon_graph::{
-    AxisMap, BinaryOp, Blockwise, ChunkGrid, ChunkHistogram, ChunkReduce, DType, Distribution,
-    Fault, Graph, GraphError, Instr, Layer, LayerId, LayerOp, Literal, MatMul, Program, Rearrange,
-    ReduceOp, Reshape, UnaryOp, ValueId, push_tree_reduction,
+    AxisMap, BinaryOp, Blockwise, ChunkGrid, ChunkHistogram, ChunkReduce, Compress, DType,
+    Distribution, Fault, Graph, GraphError, Instr, Layer, LayerId, LayerOp, Literal, MatMul,
+    Program, Rearrange, ReduceOp, Reshape, Scan, UnaryOp, ValueId, push_tree_reduction,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,6 +84,24 @@ enum Node {
     MatMul {
         a: Array,
         b: Array,
+    },
+    /// `input` reduced inside each chunk over all axes, with no combine steps: one
+    /// value per chunk.
+    PerChunk {
+        input: Array,
+        op: ReduceOp,
+    },
+    /// The elements of `data` where `mask` is not 0, from chunks `sources` in order.
+    Compress {
+        data: Array,
+        mask: Array,
+        sources: Vec<u64>,
+    },
+    /// A cumulative sum or product of `input` along data axis `axis`.
+    Scan {
+        input: Array,
+        axis: usize,
+        op: ReduceOp,
     },
     /// A histogram of all of `input`'s elements: its data keeps every input axis with
     /// length 1, then the bins.
@@ -596,7 +614,10 @@ impl Array {
             | Node::Rearrange { .. }
             | Node::Reshape { .. }
             | Node::Literal { .. }
-            | Node::MatMul { .. } => vec![],
+            | Node::MatMul { .. }
+            | Node::PerChunk { .. }
+            | Node::Compress { .. }
+            | Node::Scan { .. } => vec![],
             Node::Histogram { input, .. } => (0..input.grid.ndim()).collect(),
         }
     }
@@ -750,6 +771,74 @@ impl Lowering {
                 let (x, y) = (self.materialize(x), self.materialize(y));
                 self.push("matmul", LayerOp::MatMul(MatMul { a: x, b: y }))
             }
+            Node::PerChunk { input, op } => {
+                let mut b = ProgramBuilder::default();
+                self.emit(input, &mut b);
+                b.names.push(op.name());
+                let name = layer_name(&b.names);
+                self.push(
+                    &name,
+                    LayerOp::Blockwise(Blockwise {
+                        domain: input.grid.clone(),
+                        inputs: b.inputs,
+                        program: b.program,
+                        reduce: Some(ChunkReduce {
+                            op: *op,
+                            axes: (0..input.grid.ndim()).collect(),
+                        }),
+                        histogram: None,
+                    }),
+                )
+            }
+            Node::Compress {
+                data,
+                mask,
+                sources,
+            } => {
+                let (d, m) = (self.materialize(data), self.materialize(mask));
+                self.push(
+                    "getitem-mask",
+                    LayerOp::Compress(Compress {
+                        data: d,
+                        mask: m,
+                        sources: sources.clone(),
+                        grid: a.grid.clone(),
+                    }),
+                )
+            }
+            Node::Scan { input, axis, op } => {
+                let x = self.materialize(input);
+                let mut program = Program::default();
+                program.push(Instr::Input(0));
+                let name = format!("{}-totals", op.name());
+                let totals = self.push(
+                    &name,
+                    LayerOp::Blockwise(Blockwise {
+                        domain: input.grid.clone(),
+                        inputs: vec![x],
+                        program,
+                        reduce: Some(ChunkReduce {
+                            op: *op,
+                            axes: vec![*axis],
+                        }),
+                        histogram: None,
+                    }),
+                );
+                let name = if *op == ReduceOp::Prod {
+                    "cumprod"
+                } else {
+                    "cumsum"
+                };
+                self.push(
+                    name,
+                    LayerOp::Scan(Scan {
+                        input: x,
+                        totals,
+                        axis: *axis as u32,
+                        op: *op,
+                    }),
+                )
+            }
             Node::Histogram {
                 input,
                 weights,
@@ -891,6 +980,9 @@ impl Lowering {
             | Node::Reshape { .. }
             | Node::Literal { .. }
             | Node::MatMul { .. }
+            | Node::Scan { .. }
+            | Node::PerChunk { .. }
+            | Node::Compress { .. }
             | Node::Histogram { .. } => {
                 let layer = self.materialize(a);
                 let slot = b.slot(layer, None);
@@ -1040,31 +1132,69 @@ pub fn broadcast_arrays(arrays: &[&Array]) -> Result<Vec<Array>, ArrayError> {
                 )));
             }
             if len != 1 {
-                if let Some(c) = &chunks[t]
-                    && c != &own[j]
-                {
-                    return Err(ArrayError::ChunkMismatch {
-                        shape: a.shape.clone(),
-                        a: vec![c.clone()],
-                        b: vec![own[j].clone()],
-                    });
-                }
-                chunks[t] = Some(own[j].clone());
+                // Operands chunked differently meet at every boundary of either
+                // (dask's unify_chunks); they are rechunked below.
+                chunks[t] = Some(match &chunks[t] {
+                    Some(c) if c != &own[j] => common_chunks(c, &own[j]),
+                    _ => own[j].clone(),
+                });
             }
             shape[t] = len;
         }
     }
-    let grid = ChunkGrid::new(
-        chunks
-            .into_iter()
-            .zip(&shape)
-            .map(|(c, &len)| c.unwrap_or(vec![len]))
-            .collect(),
-    )?;
-    Ok(arrays
+    let target: Vec<Vec<u64>> = chunks
+        .into_iter()
+        .zip(&shape)
+        .map(|(c, &len)| c.unwrap_or(vec![len]))
+        .collect();
+    let grid = ChunkGrid::new(target.clone())?;
+    arrays
         .iter()
-        .map(|a| a.view(grid.clone(), shape.clone()))
-        .collect())
+        .map(|a| {
+            let own = a.logical_chunks();
+            let offset = n - a.ndim();
+            let want: Vec<Vec<u64>> = (0..a.ndim())
+                .map(|j| {
+                    if a.shape[j] == 1 {
+                        own[j].clone()
+                    } else {
+                        target[j + offset].clone()
+                    }
+                })
+                .collect();
+            let a = if want != own {
+                a.rechunk(want)?
+            } else {
+                (*a).clone()
+            };
+            Ok(a.view(grid.clone(), shape.clone()))
+        })
+        .collect()
+}
+
+/// The chunks that cut an axis at every boundary of either chunking.
+fn common_chunks(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let ends = |c: &[u64]| {
+        c.iter()
+            .scan(0u64, |at, &s| {
+                *at += s;
+                Some(*at)
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut cuts = ends(a);
+    cuts.extend(ends(b));
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut prev = 0;
+    cuts.into_iter()
+        .filter(|&c| c > 0)
+        .map(|c| {
+            let s = c - prev;
+            prev = c;
+            s
+        })
+        .collect()
 }
 
 /// A shape as Python writes it: `(4, 6)`, `(4,)`, `()`.
@@ -1166,8 +1296,9 @@ mod tests {
         let y = Array::random(&[4, 5], &[2, 2], 2).unwrap();
         let err = x.add(&y).unwrap_err().to_string();
         assert!(err.contains("(4, 4) (4, 5)"), "{err}");
-        let y = Array::random(&[4, 4], &[4, 4], 2).unwrap();
-        assert!(matches!(x.add(&y), Err(ArrayError::ChunkMismatch { .. })));
+        // Different chunks are unified at every boundary of either (dask's rule).
+        let y = Array::random(&[4, 4], &[3, 4], 2).unwrap();
+        assert_eq!(x.add(&y).unwrap().chunks(), &[vec![2, 1, 1], vec![2, 2]]);
         assert!(matches!(
             x.sum(Some(&[2])),
             Err(ArrayError::AxisOutOfBounds { axis: 2, ndim: 2 })
@@ -1203,11 +1334,12 @@ mod tests {
         assert_eq!(g.layers().len(), 2); // the row's layer, then the product
         let v = Array::random(&[4], &[2], 3).unwrap();
         assert_eq!(x.binary(BinaryOp::Add, &v).unwrap().shape(), &[6, 4]);
+        // A broadcast operand chunked differently is rechunked to the others' chunks.
         let w = Array::random(&[4], &[4], 3).unwrap();
-        assert!(matches!(
-            x.binary(BinaryOp::Add, &w),
-            Err(ArrayError::ChunkMismatch { .. })
-        ));
+        assert_eq!(
+            x.binary(BinaryOp::Add, &w).unwrap().chunks(),
+            &[vec![2, 2, 2], vec![2, 2]]
+        );
         let b = v
             .broadcast_to(&[3, 4], Some(vec![vec![2, 1], vec![2, 2]]))
             .unwrap();

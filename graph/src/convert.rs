@@ -2,8 +2,8 @@
 
 use crate::graph::{Blockwise, ChunkHistogram, ChunkReduce, Combine, Layer, LayerOp};
 use crate::grid::ChunkGrid;
-use crate::layout::{AxisMap, Literal, Rearrange, Reshape};
-use crate::linalg::MatMul;
+use crate::layout::{AxisMap, Compress, Literal, Rearrange, Reshape};
+use crate::linalg::{MatMul, Scan};
 use crate::ntuple::{
     BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
     Step,
@@ -75,6 +75,19 @@ impl Graph {
                     values: l.values.clone().into(),
                 }),
                 Some(pb::layer::Op::Matmul(m)) => LayerOp::MatMul(MatMul { a: m.a, b: m.b }),
+                Some(pb::layer::Op::Compress(c)) => LayerOp::Compress(Compress {
+                    data: c.data,
+                    mask: c.mask,
+                    sources: c.sources.clone(),
+                    grid: grid_from_proto(c.grid.as_ref())
+                        .map_err(|e| at(format!("has a bad grid: {e}")))?,
+                }),
+                Some(pb::layer::Op::Scan(sc)) => LayerOp::Scan(Scan {
+                    input: sc.input,
+                    totals: sc.totals,
+                    axis: sc.axis,
+                    op: reduce_op(sc.op).map_err(&at)?,
+                }),
                 Some(pb::layer::Op::Combine(c)) => LayerOp::Combine(Combine {
                     input: c.input,
                     op: reduce_op(c.op).map_err(&at)?,
@@ -152,6 +165,18 @@ impl Graph {
                             values: l.values.to_vec(),
                         }),
                         LayerOp::MatMul(m) => pb::layer::Op::Matmul(pb::MatMul { a: m.a, b: m.b }),
+                        LayerOp::Compress(c) => pb::layer::Op::Compress(pb::Compress {
+                            data: c.data,
+                            mask: c.mask,
+                            sources: c.sources.clone(),
+                            grid: Some(grid_to_proto(&c.grid)),
+                        }),
+                        LayerOp::Scan(sc) => pb::layer::Op::Scan(pb::Scan {
+                            input: sc.input,
+                            totals: sc.totals,
+                            axis: sc.axis,
+                            op: reduce_op_to_proto(sc.op) as i32,
+                        }),
                     }),
                 })
                 .collect(),

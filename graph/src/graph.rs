@@ -4,8 +4,8 @@
 //! [`Graph::inputs_of`] and [`Graph::dependents_of`] instead of shipping task lists.
 
 use crate::grid::ChunkGrid;
-use crate::layout::{Literal, Rearrange, Reshape};
-use crate::linalg::MatMul;
+use crate::layout::{Compress, Literal, Rearrange, Reshape};
+use crate::linalg::{MatMul, Scan};
 use crate::ntuple::NtupleScan;
 use crate::program::{Instr, Program, ReduceOp, ValueId};
 use crate::{GraphError, LayerId, TaskId};
@@ -32,6 +32,9 @@ pub enum LayerOp {
     /// An array given as data.
     Literal(Literal),
     MatMul(MatMul),
+    Scan(Scan),
+    /// The elements a boolean mask keeps.
+    Compress(Compress),
 }
 
 /// A fused program run on every chunk of `domain`, reading the same-index chunk of each
@@ -240,6 +243,21 @@ impl Graph {
                     check_input(m.b)?;
                     MatMul::grid(&grids[m.a as usize], &grids[m.b as usize]).map_err(&at)?
                 }
+                LayerOp::Compress(c) => {
+                    check_input(c.data)?;
+                    check_input(c.mask)?;
+                    c.validate(&grids[c.data as usize], &grids[c.mask as usize])
+                        .map_err(&at)?;
+                    c.grid.clone()
+                }
+                LayerOp::Scan(sc) => {
+                    check_input(sc.input)?;
+                    check_input(sc.totals)?;
+                    let input = &grids[sc.input as usize];
+                    sc.validate(input, &grids[sc.totals as usize])
+                        .map_err(&at)?;
+                    input.clone()
+                }
             };
             for input in layer_inputs(&layer.op) {
                 if !consumers[input as usize].contains(&(id as LayerId)) {
@@ -445,6 +463,36 @@ impl Graph {
                 layer: r.input,
                 chunk: task.chunk,
             }),
+            LayerOp::Compress(c) => {
+                if let Some(&source) = c.sources.get(task.chunk as usize) {
+                    out.push(TaskId {
+                        layer: c.data,
+                        chunk: source,
+                    });
+                    if c.mask != c.data {
+                        out.push(TaskId {
+                            layer: c.mask,
+                            chunk: source,
+                        });
+                    }
+                }
+            }
+            LayerOp::Scan(sc) => {
+                out.push(TaskId {
+                    layer: sc.input,
+                    chunk: task.chunk,
+                });
+                let mut idx = self.grids[task.layer as usize].block_index(task.chunk);
+                let axis = sc.axis as usize;
+                let totals = &self.grids[sc.totals as usize];
+                for k in 0..idx[axis] {
+                    idx[axis] = k;
+                    out.push(TaskId {
+                        layer: sc.totals,
+                        chunk: totals.linear_index(&idx),
+                    });
+                }
+            }
             LayerOp::MatMul(m) => {
                 let start = out.len();
                 let idx = self.grids[task.layer as usize].block_index(task.chunk);
@@ -498,6 +546,34 @@ impl Graph {
                     layer: consumer,
                     chunk: task.chunk,
                 }),
+                LayerOp::Compress(c) => {
+                    if let Ok(i) = c.sources.binary_search(&task.chunk) {
+                        out.push(TaskId {
+                            layer: consumer,
+                            chunk: i as u64,
+                        });
+                    }
+                }
+                LayerOp::Scan(sc) => {
+                    if sc.input == task.layer {
+                        out.push(TaskId {
+                            layer: consumer,
+                            chunk: task.chunk,
+                        });
+                    }
+                    if sc.totals == task.layer {
+                        let axis = sc.axis as usize;
+                        let grid = &self.grids[consumer as usize];
+                        let mut idx = self.grids[task.layer as usize].block_index(task.chunk);
+                        for k in idx[axis] + 1..grid.numblocks()[axis] {
+                            idx[axis] = k;
+                            out.push(TaskId {
+                                layer: consumer,
+                                chunk: grid.linear_index(&idx),
+                            });
+                        }
+                    }
+                }
                 LayerOp::Rearrange(r) => {
                     let start = out.len();
                     let grids = self.input_grids(r);
@@ -635,6 +711,9 @@ pub fn layer_inputs(op: &LayerOp) -> Vec<LayerId> {
         LayerOp::Rearrange(r) => r.inputs.clone(),
         LayerOp::Reshape(r) => vec![r.input],
         LayerOp::MatMul(m) => vec![m.a, m.b],
+        LayerOp::Scan(sc) => vec![sc.input, sc.totals],
+        LayerOp::Compress(c) if c.data == c.mask => vec![c.data],
+        LayerOp::Compress(c) => vec![c.data, c.mask],
     }
 }
 

@@ -1,6 +1,7 @@
 //! Layers that move elements without computing them: [`Rearrange`] (transposes, slices
-//! with steps, rechunks, concatenations, new axes), [`Reshape`] and [`Literal`] (an
-//! array given as data), and which input chunks each output chunk is cut from.
+//! with steps, rechunks, concatenations, new axes), [`Reshape`], [`Compress`] (boolean
+//! masks) and [`Literal`] (an array given as data), and which input chunks each output
+//! chunk is cut from.
 //!
 //! The piece lists are pure functions of the layer and the grids, so the graph's
 //! expansion ([`crate::Graph::inputs_of`]) and the worker's copy kernel use the same
@@ -53,6 +54,54 @@ pub struct Rearrange {
 pub struct Reshape {
     pub input: LayerId,
     pub grid: ChunkGrid,
+}
+
+/// The elements of `data` where `mask` (of the same grid) is not 0, in C order within
+/// each chunk and chunk after chunk (NumPy's `x[mask]`): output chunk `i` holds those
+/// of input chunk `sources[i]`, so `grid` (one axis) gives each chunk's count.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Compress {
+    pub data: LayerId,
+    pub mask: LayerId,
+    pub sources: Vec<u64>,
+    pub grid: ChunkGrid,
+}
+
+impl Compress {
+    pub fn validate(&self, data: &ChunkGrid, mask: &ChunkGrid) -> Result<(), String> {
+        if data != mask {
+            return Err(format!(
+                "masks data of shape {:?} and chunks {:?} with a mask of shape {:?} and \
+                 chunks {:?}",
+                data.shape(),
+                data.chunks(),
+                mask.shape(),
+                mask.chunks()
+            ));
+        }
+        if self.grid.ndim() != 1 {
+            return Err("has a result of more than one axis".into());
+        }
+        let empty = self.grid.chunks()[0] == [0];
+        let n = if empty {
+            0
+        } else {
+            self.grid.chunks()[0].len()
+        };
+        if self.sources.len() != n {
+            return Err(format!(
+                "has {} chunks but {} source chunks",
+                n,
+                self.sources.len()
+            ));
+        }
+        if self.sources.windows(2).any(|w| w[0] >= w[1])
+            || self.sources.iter().any(|&c| c >= data.num_chunks())
+        {
+            return Err("has source chunks out of order or out of range".into());
+        }
+        Ok(())
+    }
 }
 
 /// An array given as data: all its values in C order, cut into the chunks of `grid`.

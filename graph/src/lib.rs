@@ -38,8 +38,8 @@ pub use graph::{
     Blockwise, ChunkHistogram, ChunkReduce, Combine, Graph, Layer, LayerOp, MAX_TASKS, layer_inputs,
 };
 pub use grid::{ChunkGrid, MAX_NDIM};
-pub use layout::{AxisMap, Literal, Rearrange, Reshape, sliced_chunks};
-pub use linalg::MatMul;
+pub use layout::{AxisMap, Compress, Literal, Rearrange, Reshape, sliced_chunks};
+pub use linalg::{MatMul, Scan};
 pub use ntuple::{
     BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
     Step, plan_partitions,

@@ -7,7 +7,7 @@
 
 use super::{Array, ArrayError, Node, py_shape};
 use kaon_graph::dtype::{promote, sum_of};
-use kaon_graph::{AxisMap, ChunkGrid, DType, sliced_chunks};
+use kaon_graph::{AxisMap, ChunkGrid, DType, ReduceOp, sliced_chunks};
 use std::sync::Arc;
 
 /// One item of a NumPy basic index, normalized against the axis it applies to.
@@ -438,6 +438,103 @@ impl Array {
             return product.astype(DType::Bool);
         }
         Ok(product)
+    }
+
+    /// `self` and `mask` (a boolean array of the same shape) chunked alike, and the
+    /// number of elements the mask keeps in each chunk, as an array of the chunk grid's
+    /// shape (compute it, then call [`Array::compress`]).
+    pub fn mask_counts(&self, mask: &Array) -> Result<Array, ArrayError> {
+        let (_, mask) = self.masked_pair(mask)?;
+        let grid = ChunkGrid::new(
+            mask.grid
+                .chunks()
+                .iter()
+                .map(|c| vec![1; c.len()])
+                .collect(),
+        )?;
+        let shape = grid.shape();
+        Ok(Array::typed(
+            Node::PerChunk {
+                input: mask.astype(DType::Bool)?,
+                op: ReduceOp::Sum,
+            },
+            grid,
+            shape,
+            DType::I64,
+        ))
+    }
+
+    fn masked_pair(&self, mask: &Array) -> Result<(Array, Array), ArrayError> {
+        if mask.shape != self.shape {
+            return Err(ArrayError::Index(format!(
+                "boolean index did not match indexed array: shapes {} and {}",
+                py_shape(&mask.shape),
+                py_shape(&self.shape)
+            )));
+        }
+        let mut pair = super::broadcast_arrays(&[self, mask])?;
+        let m = pair.pop().expect("two operands");
+        let d = pair.pop().expect("two operands");
+        // Flat first, so that chunk after chunk is C order (NumPy's order).
+        Ok((d.reshape(&[-1])?.dense()?, m.reshape(&[-1])?.dense()?))
+    }
+
+    /// NumPy's `x[mask]`: the elements where `mask` is true, in C order, as a 1-D
+    /// array; `counts` are the computed [`Array::mask_counts`] (chunks in C order).
+    pub fn compress(&self, mask: &Array, counts: &[u64]) -> Result<Array, ArrayError> {
+        let (data, mask) = self.masked_pair(mask)?;
+        if counts.len() as u64 != data.grid.num_chunks() {
+            return Err(ArrayError::Broadcast(format!(
+                "{} counts for {} chunks",
+                counts.len(),
+                data.grid.num_chunks()
+            )));
+        }
+        let sources: Vec<u64> = (0..counts.len() as u64)
+            .filter(|&i| counts[i as usize] > 0)
+            .collect();
+        let mut sizes: Vec<u64> = counts.iter().copied().filter(|&c| c > 0).collect();
+        if sizes.is_empty() {
+            sizes.push(0);
+        }
+        let grid = ChunkGrid::new(vec![sizes])?;
+        let shape = grid.shape();
+        let dtype = data.dtype;
+        let mask = mask.astype(DType::Bool)?;
+        Ok(Array::typed(
+            Node::Compress {
+                data,
+                mask,
+                sources,
+            },
+            grid,
+            shape,
+            dtype,
+        ))
+    }
+
+    /// The cumulative sum (or product, with [`ReduceOp::Prod`]) along `axis`, NumPy's
+    /// `cumsum`/`cumprod`, in the sum dtype.
+    pub fn cumulative(&self, op: ReduceOp, axis: i64) -> Result<Array, ArrayError> {
+        if !matches!(op, ReduceOp::Sum | ReduceOp::Prod) {
+            return Err(ArrayError::Type(format!(
+                "cumulative {} is not supported",
+                op.name()
+            )));
+        }
+        let ax = normalize_axis(axis, self.ndim())?;
+        let x = self.dense()?.astype(sum_of(self.dtype))?;
+        let (grid, shape, dtype) = (x.grid.clone(), x.shape.clone(), x.dtype);
+        Ok(Array::typed(
+            Node::Scan {
+                input: x,
+                axis: ax,
+                op,
+            },
+            grid,
+            shape,
+            dtype,
+        ))
     }
 
     /// NumPy's `histogram(a, bins, range=(lo, hi), weights)` of all elements: a lazy

@@ -166,7 +166,14 @@ impl GraphState {
                     def.inputs_of(TaskId { layer: lid, chunk }, &mut inputs);
                     missing = inputs.len() as u32;
                 }
-                if root {
+                // A chunk that reads nothing (an empty slice of an array) starts ready.
+                let ready = root || missing == 0;
+                let state = if ready { TaskState::Ready } else { state };
+                if ready && !root {
+                    counts[TaskState::Waiting as usize] -= 1;
+                    counts[TaskState::Ready as usize] += 1;
+                }
+                if ready {
                     roots.push((offset + chunk) as u32);
                 }
                 tasks.push(Task {

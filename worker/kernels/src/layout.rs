@@ -1,7 +1,8 @@
 //! Copy kernels of the layers that move elements without computing them: rearranges
-//! (transposes, slices, rechunks, concatenations), reshapes and arrays given as data.
+//! (transposes, slices, rechunks, concatenations), reshapes, boolean masks and arrays
+//! given as data.
 
-use kaon_graph::layout::{Literal, Rearrange};
+use kaon_graph::layout::{Compress, Literal, Rearrange};
 use kaon_graph::{Graph, TaskId};
 
 use crate::{Chunk, KernelError, alloc, check_inputs};
@@ -134,6 +135,39 @@ pub fn run_literal(graph: &Graph, task: TaskId, l: &Literal) -> Result<Chunk, Ke
             in_strides: all,
         };
         copy.run(&mut out, 0, &l.values, in_at);
+    }
+    Ok(Chunk::f64(shape, out))
+}
+
+/// One chunk of a boolean mask's selection: the data where the mask is not 0.
+pub fn run_compress(
+    graph: &Graph,
+    task: TaskId,
+    c: &Compress,
+    inputs: &[&Chunk],
+) -> Result<Chunk, KernelError> {
+    let (_, values) = check_inputs(graph, task, inputs)?;
+    let shape = c.grid.chunk_shape(&c.grid.block_index(task.chunk));
+    let Some(&data) = values.first() else {
+        return Ok(Chunk::f64(shape, Vec::new()));
+    };
+    let mask = values.get(1).copied().unwrap_or(data);
+    let mut out = Vec::with_capacity(shape[0] as usize);
+    out.extend(
+        data.iter()
+            .zip(mask)
+            .filter(|(_, m)| **m != 0.0)
+            .map(|(d, _)| *d),
+    );
+    if out.len() as u64 != shape[0] {
+        return Err(KernelError::InvalidProgram {
+            task: graph.task_key(task),
+            message: format!(
+                "the mask keeps {} elements of its chunk, but the graph planned {}",
+                out.len(),
+                shape[0]
+            ),
+        });
     }
     Ok(Chunk::f64(shape, out))
 }

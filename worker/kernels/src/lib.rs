@@ -328,6 +328,8 @@ pub fn run_task(
         LayerOp::Reshape(_) => layout::run_reshape(graph, task, inputs),
         LayerOp::Literal(l) => layout::run_literal(graph, task, l),
         LayerOp::MatMul(m) => linalg::run_matmul(graph, task, m, inputs),
+        LayerOp::Scan(sc) => linalg::run_scan(graph, task, sc, inputs),
+        LayerOp::Compress(c) => layout::run_compress(graph, task, c, inputs),
     }
 }
 

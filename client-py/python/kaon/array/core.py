@@ -314,6 +314,30 @@ class Array:
             shape = shape[0]
         return reshape(self, shape)
 
+    def argmax(self, axis: Optional[int] = None, keepdims: bool = False, **kwargs: Any) -> Array:
+        """Index of the largest element; see :func:`kaon.array.argmax`."""
+        from kaon.array.routines import argmax
+
+        return argmax(self, axis, keepdims)
+
+    def argmin(self, axis: Optional[int] = None, keepdims: bool = False, **kwargs: Any) -> Array:
+        """Index of the smallest element; see :func:`kaon.array.argmin`."""
+        from kaon.array.routines import argmin
+
+        return argmin(self, axis, keepdims)
+
+    def cumsum(self, axis: Optional[int] = None, dtype: Any = None, out: None = None) -> Array:
+        """Cumulative sum along ``axis``; see :func:`kaon.array.cumsum`."""
+        from kaon.array.routines import cumsum
+
+        return cumsum(self, axis, dtype)
+
+    def cumprod(self, axis: Optional[int] = None, dtype: Any = None, out: None = None) -> Array:
+        """Cumulative product along ``axis``; see :func:`kaon.array.cumprod`."""
+        from kaon.array.routines import cumprod
+
+        return cumprod(self, axis, dtype)
+
     def dot(self, other: Any) -> Array:
         """The matrix product with ``other``; see :func:`kaon.array.dot`."""
         from kaon.array.layout import dot
@@ -1018,6 +1042,12 @@ def _layout(name: str) -> Callable:
     return getattr(layout, name)
 
 
+def _routine(name: str) -> Callable:
+    from kaon.array import routines
+
+    return getattr(routines, name)
+
+
 _ARRAY_FUNCTIONS: dict[Callable, Callable] = {
     np.sum: _np_function("sum"),
     np.prod: _np_function("prod"),
@@ -1060,6 +1090,16 @@ _ARRAY_FUNCTIONS: dict[Callable, Callable] = {
     np.full_like: _like("full_like"),
     np.shape: lambda a: a.shape,
     np.transpose: lambda a, axes=None: _layout("transpose")(a, axes),
+    np.argmax: lambda a, axis=None, out=None, keepdims=False: _routine("argmax")(a, axis, keepdims),
+    np.argmin: lambda a, axis=None, out=None, keepdims=False: _routine("argmin")(a, axis, keepdims),
+    np.nanargmax: lambda a, axis=None, out=None, keepdims=False: _routine("nanargmax")(a, axis, keepdims),
+    np.nanargmin: lambda a, axis=None, out=None, keepdims=False: _routine("nanargmin")(a, axis, keepdims),
+    np.cumsum: lambda a, axis=None, dtype=None, out=None: _routine("cumsum")(a, axis, dtype),
+    np.cumprod: lambda a, axis=None, dtype=None, out=None: _routine("cumprod")(a, axis, dtype),
+    np.nancumsum: lambda a, axis=None, dtype=None, out=None: _routine("nancumsum")(a, axis, dtype),
+    np.nancumprod: lambda a, axis=None, dtype=None, out=None: _routine("nancumprod")(a, axis, dtype),
+    np.bincount: lambda x, weights=None, minlength=0: _routine("bincount")(x, weights, minlength),
+    np.count_nonzero: lambda a, axis=None, keepdims=False: _routine("count_nonzero")(a, axis, keepdims),
     np.swapaxes: lambda a, axis1, axis2: _layout("swapaxes")(a, axis1, axis2),
     np.moveaxis: lambda a, source, destination: _layout("moveaxis")(a, source, destination),
     np.reshape: lambda a, *args, **kw: _layout("reshape")(a, *args, **kw),

@@ -129,11 +129,8 @@ def getitem(a: Array, index: Any) -> Array:
     the axes not named. Chunks follow dask: a slice keeps the chunk boundaries it
     crosses.
     """
-    if isinstance(index, Array):
-        raise NotImplementedError(
-            "boolean masks over kaon arrays are not supported yet; use where(mask, x, fill) "
-            "or reduce with the mask instead"
-        )
+    if isinstance(index, Array) or (isinstance(index, np.ndarray) and index.dtype == bool):
+        return _masked(a, index)
     if not isinstance(index, tuple):
         index = (index,)
     named = builtins.sum(1 for i in index if i is not None and i is not Ellipsis)
@@ -172,6 +169,27 @@ def getitem(a: Array, index: Any) -> Array:
                 f"valid indices for kaon arrays, not {i!r}"
             )
     return Array(a._h.index(items))
+
+
+def _masked(a: Array, mask: Any) -> Array:
+    """``a[mask]`` for a boolean mask of ``a``'s shape: the kept elements in C order.
+
+    The number of elements each chunk keeps is computed first (one pass over the
+    mask; dask leaves the result's chunks unknown instead), then the selection is one
+    lazy layer.
+    """
+    mask = asarray(mask)
+    if mask.dtype != np.bool_:
+        raise IndexError(
+            "arrays used as indices must be boolean masks of the same shape for kaon "
+            f"arrays, not {mask.dtype}"
+        )
+    if mask.shape != a.shape:
+        raise IndexError(
+            f"boolean index did not match indexed array: shapes {mask.shape} and {a.shape}"
+        )
+    counts = Array(a._h.mask_counts(mask._h)).compute(progress=False)
+    return Array(a._h.compress(mask._h, [int(c) for c in np.ravel(counts)]))
 
 
 def rechunk(x: Array, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
