@@ -197,6 +197,137 @@ fn offsets_from_table(raw: &[u8], n: usize, keylen: usize, border: usize) -> PRe
     Ok(out)
 }
 
+/// What the key and TBasket header of a basket in the file say, checked against
+/// the branch's record.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct BasketHeader {
+    pub keylen: usize,
+    /// Bytes of the uncompressed object (entry data and offset table).
+    pub objlen: usize,
+    /// Bytes of entry data (the offset table, if any, follows).
+    pub border: usize,
+    /// Entries in the basket.
+    pub n: usize,
+    /// Whether the object is stored compressed.
+    pub compressed: bool,
+}
+
+impl BasketHeader {
+    /// Parses the header at the start of `raw` (at least the key's bytes) of the
+    /// `nbytes`-byte basket at `seek` that the branch says holds `n_expected`
+    /// entries.
+    fn parse(raw: &[u8], seek: u64, nbytes: u32, n_expected: usize) -> PResult<BasketHeader> {
+        let mut r = RBuf::new(raw, 0);
+        let key = Key::parse(&mut r)?;
+        let keylen = key.keylen as usize;
+        if keylen < 19 || keylen > raw.len() || key.nbytes != nbytes {
+            return Err(Fault::corrupt(format!(
+                "basket key at byte {seek}: {} bytes with a {keylen}-byte header, the branch says {nbytes}",
+                key.nbytes
+            )));
+        }
+        r.seek(keylen - 19)?;
+        let _version = r.u16()?;
+        let _buffer_size = r.i32()?;
+        let _nev_buf_size = r.i32()?;
+        let nev_buf = r.i32()?;
+        let last = r.i32()?;
+        if nev_buf < 0 || nev_buf as usize != n_expected {
+            return Err(Fault::corrupt(format!(
+                "basket at byte {seek} holds {nev_buf} entries, the branch says {n_expected}"
+            )));
+        }
+        let objlen = key.objlen as usize;
+        if last < keylen as i32 || last as usize - keylen > objlen {
+            return Err(Fault::corrupt(format!(
+                "basket at byte {seek}: data ends at {last}, outside {keylen}..{}",
+                keylen + objlen
+            )));
+        }
+        Ok(BasketHeader {
+            keylen,
+            objlen,
+            border: last as usize - keylen,
+            n: nev_buf as usize,
+            compressed: objlen != nbytes as usize - keylen,
+        })
+    }
+}
+
+/// Reads the header of the `nbytes`-byte basket at `seek` in the file, with one
+/// small read in the common case.
+pub(crate) fn read_header(
+    source: &dyn ReadAt,
+    seek: u64,
+    nbytes: u32,
+    n_expected: usize,
+) -> PResult<BasketHeader> {
+    // a key header is ~100 bytes (class, branch and tree names); reread if longer
+    const GUESS: usize = 256;
+    let read = |len: usize| {
+        source
+            .read_at(seek, len)
+            .map_err(|e| Fault::corrupt(format!("basket at byte {seek}: {e}")))
+    };
+    let head = read((nbytes as usize).min(GUESS))?;
+    let keylen = match head.get(14..16) {
+        Some(b) => u16::from_be_bytes([b[0], b[1]]) as usize,
+        None => 0,
+    };
+    if keylen > head.len() && keylen <= nbytes as usize {
+        let head = read(keylen)?;
+        return BasketHeader::parse(&head, seek, nbytes, n_expected);
+    }
+    BasketHeader::parse(&head, seek, nbytes, n_expected)
+}
+
+/// Scratch buffers for reading and decompressing baskets, reused from basket to
+/// basket so that big buffers are not allocated (and zeroed) for each one.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    raw: Vec<u8>,
+    object: Vec<u8>,
+}
+
+impl Scratch {
+    /// Buffers above this size are not kept for the next basket (memory held per
+    /// thread stays bounded).
+    pub const KEEP_AT_MOST: usize = 64 << 20;
+
+    pub fn size(&self) -> usize {
+        self.raw.capacity() + self.object.capacity()
+    }
+}
+
+/// Reads the basket at `seek` whose header is `h` and returns its uncompressed
+/// object (`h.objlen` bytes), borrowed from the source when it holds the bytes in
+/// memory and they are not compressed, otherwise in `scratch`.
+pub(crate) fn object_into<'a>(
+    source: &'a dyn ReadAt,
+    seek: u64,
+    nbytes: u32,
+    h: &BasketHeader,
+    scratch: &'a mut Scratch,
+) -> PResult<&'a [u8]> {
+    let raw = source
+        .read_into(seek, nbytes as usize, &mut scratch.raw)
+        .map_err(|e| Fault::corrupt(format!("basket at byte {seek}: {e}")))?;
+    let payload = raw
+        .get(h.keylen..)
+        .ok_or_else(|| Fault::corrupt(format!("basket at byte {seek} cut short")))?;
+    if !h.compressed {
+        return payload
+            .get(..h.objlen)
+            .ok_or_else(|| Fault::corrupt(format!("basket at byte {seek} cut short")));
+    }
+    if scratch.object.len() < h.objlen {
+        scratch.object.resize(h.objlen, 0);
+    }
+    let out = &mut scratch.object[..h.objlen];
+    compression::decompress_into(payload, out)?;
+    Ok(out)
+}
+
 /// Reads and decompresses one basket.
 pub(crate) fn load<'a>(
     source: &'a dyn ReadAt,
@@ -226,39 +357,8 @@ pub(crate) fn load<'a>(
             let raw = source
                 .read_at(seek, nbytes as usize)
                 .map_err(|e| Fault::corrupt(format!("basket at byte {seek}: {e}")))?;
-            let (key, nev_buf, last) = {
-                let mut r = RBuf::new(&raw, 0);
-                let key = Key::parse(&mut r)?;
-                let keylen = key.keylen as usize;
-                if keylen < 19 || keylen > raw.len() || key.nbytes != nbytes {
-                    return Err(Fault::corrupt(format!(
-                        "basket key at byte {seek}: {} bytes with a {keylen}-byte header, the branch says {nbytes}",
-                        key.nbytes
-                    )));
-                }
-                r.seek(keylen - 19)?;
-                let _version = r.u16()?;
-                let _buffer_size = r.i32()?;
-                let _nev_buf_size = r.i32()?;
-                let nev_buf = r.i32()?;
-                let last = r.i32()?;
-                (key, nev_buf, last)
-            };
-            let keylen = key.keylen as usize;
-            if nev_buf < 0 || nev_buf as usize != n_expected {
-                return Err(Fault::corrupt(format!(
-                    "basket at byte {seek} holds {nev_buf} entries, the branch says {n_expected}"
-                )));
-            }
-            let n = nev_buf as usize;
-            let objlen = key.objlen as usize;
-            if last < keylen as i32 || last as usize - keylen > objlen {
-                return Err(Fault::corrupt(format!(
-                    "basket at byte {seek}: data ends at {last}, outside {keylen}..{}",
-                    keylen + objlen
-                )));
-            }
-            let border = last as usize - keylen;
+            let h = BasketHeader::parse(&raw, seek, nbytes, n_expected)?;
+            let (keylen, objlen, border, n) = (h.keylen, h.objlen, h.border, h.n);
             let compressed_len = raw.len() - keylen;
             // the uncompressed object is content[start..start + objlen]
             let (content, start): (Cow<'a, [u8]>, usize) = if objlen == compressed_len {

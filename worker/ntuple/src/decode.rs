@@ -4,18 +4,18 @@
 
 use std::sync::Arc;
 
-use arrow_array::builder::BooleanBufferBuilder;
 use arrow_array::types::*;
 use arrow_array::{
     Array, ArrayRef, BooleanArray, FixedSizeListArray, ListArray, PrimitiveArray, StringArray,
 };
-use arrow_buffer::{Buffer, OffsetBuffer, ScalarBuffer};
+use arrow_buffer::{BooleanBuffer, Buffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::Field;
 use rayon::prelude::*;
 
 use crate::basket::BasketData;
 use crate::error::{Fault, PResult};
 use crate::interp::{Layout, ListKind, ScalarType, Shape, Storage};
+use crate::outbuf::fill_parts;
 
 /// The entries [lo, hi) of one basket that a read needs.
 pub(crate) struct Piece<'a> {
@@ -43,7 +43,7 @@ pub(crate) fn decode(layout: &Layout, pieces: &[Piece]) -> PResult<ArrayRef> {
                 .iter()
                 .map(|p| fixed_segments(p, entry_bytes))
                 .collect::<PResult<Vec<_>>>()?;
-            let values = convert(layout.storage, &segs)?;
+            let values = convert(layout.storage, &segs[..])?;
             match &layout.shape {
                 Shape::Fixed(dims) => nest_fixed(values, dims),
                 _ => Ok(values),
@@ -83,7 +83,7 @@ pub(crate) fn decode(layout: &Layout, pieces: &[Piece]) -> PResult<ArrayRef> {
                 }));
             }
             let segs: Vec<Segments> = parts.into_iter().map(|(s, _)| s).collect();
-            let mut values = convert(layout.storage, &segs)?;
+            let mut values = convert(layout.storage, &segs[..])?;
             if !inner.is_empty() {
                 values = nest_fixed(values, inner)?;
             }
@@ -237,126 +237,96 @@ fn bits_segments<'a>(p: &'a Piece) -> PResult<(Segments<'a>, Vec<u32>)> {
     Ok((Segments { segs }, counts))
 }
 
-/// Parallel conversion of all segments into one buffer of `T`.
-fn fill<T, F>(segs: &[Segments], width: usize, default: T, conv: F) -> Vec<T>
-where
-    T: Copy + Send + Sync,
-    F: Fn(&[u8], &mut [T]) + Sync,
-{
-    let total: usize = segs
-        .iter()
-        .map(|s| s.segs.iter().map(|x| x.len() / width).sum::<usize>())
-        .sum();
-    let mut out = vec![default; total];
-    let mut slices = Vec::with_capacity(segs.len());
-    let mut rest: &mut [T] = &mut out;
-    for s in segs {
-        let n: usize = s.segs.iter().map(|x| x.len() / width).sum();
-        let (head, tail) = rest.split_at_mut(n);
-        slices.push(head);
-        rest = tail;
-    }
-    segs.par_iter()
-        .zip(slices.into_par_iter())
-        .for_each(|(s, dst)| {
-            let mut pos = 0;
-            for seg in &s.segs {
-                let n = seg.len() / width;
-                conv(seg, &mut dst[pos..pos + n]);
-                pos += n;
-            }
-        });
-    out
+/// A source of the values of one column: fills a buffer of `T`, converting each
+/// value from `W` bytes on disk with `f`.
+pub(crate) trait Fill {
+    fn fill<T, const W: usize, F>(&self, f: F) -> PResult<Vec<T>>
+    where
+        T: Copy + Send + Sync,
+        F: Fn([u8; W]) -> T + Sync;
 }
 
-macro_rules! be_conv {
-    ($t:ty, $w:expr) => {
-        |src: &[u8], dst: &mut [$t]| {
-            for (d, c) in dst.iter_mut().zip(src.chunks_exact($w)) {
-                let mut a = [0u8; $w];
-                a.copy_from_slice(c);
-                *d = <$t>::from_be_bytes(a);
-            }
-        }
-    };
+/// The values of segments, converted in parallel into one buffer.
+impl Fill for [Segments<'_>] {
+    fn fill<T, const W: usize, F>(&self, f: F) -> PResult<Vec<T>>
+    where
+        T: Copy + Send + Sync,
+        F: Fn([u8; W]) -> T + Sync,
+    {
+        let sizes: Vec<usize> = self
+            .iter()
+            .map(|s| s.segs.iter().map(|x| x.len() / W).sum())
+            .collect();
+        let (out, ()) = fill_parts(&sizes, |outs| {
+            self.par_iter()
+                .zip(outs.into_par_iter())
+                .try_for_each(|(s, mut out)| {
+                    s.segs.iter().try_for_each(|seg| out.put::<W>(seg, &f))
+                })
+        })?;
+        Ok(out)
+    }
 }
 
 fn prim<T: ArrowPrimitiveType>(v: Vec<T::Native>) -> ArrayRef {
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(v), None))
 }
 
-fn convert(storage: Storage, segs: &[Segments]) -> PResult<ArrayRef> {
+/// Truncated Float16_t/Double32_t: exponent byte and a 16-bit mantissa whose bit
+/// `nbits + 1` is the sign.
+fn truncated(c: [u8; 3], nbits: u32) -> f32 {
+    let exponent = c[0] as u32;
+    let mantissa = u16::from_be_bytes([c[1], c[2]]) as u32;
+    let mut bits = exponent << 23;
+    bits |= (mantissa & ((1u32 << (nbits + 1)) - 1)) << (23 - nbits);
+    let v = f32::from_bits(bits);
+    if (1u32 << (nbits + 1)) & mantissa != 0 {
+        -v
+    } else {
+        v
+    }
+}
+
+/// The values of a column as an Arrow array of the storage's output type.
+pub(crate) fn convert<S: Fill + ?Sized>(storage: Storage, src: &S) -> PResult<ArrayRef> {
     let out: ArrayRef = match storage {
         Storage::Plain(t) => match t {
             ScalarType::Bool => {
-                let raw = fill(segs, 1, 0u8, |s: &[u8], d: &mut [u8]| d.copy_from_slice(s));
-                let mut b = BooleanBufferBuilder::new(raw.len());
-                for v in raw {
-                    b.append(v != 0);
-                }
-                Arc::new(BooleanArray::new(b.finish(), None))
+                let raw = src.fill(|[b]: [u8; 1]| b)?;
+                let bits = BooleanBuffer::collect_bool(raw.len(), |i| raw[i] != 0);
+                Arc::new(BooleanArray::new(bits, None))
             }
-            ScalarType::I8 => prim::<Int8Type>(fill(segs, 1, 0i8, be_conv!(i8, 1))),
-            ScalarType::U8 => prim::<UInt8Type>(fill(segs, 1, 0u8, |s: &[u8], d: &mut [u8]| {
-                d.copy_from_slice(s)
-            })),
-            ScalarType::I16 => prim::<Int16Type>(fill(segs, 2, 0i16, be_conv!(i16, 2))),
-            ScalarType::U16 => prim::<UInt16Type>(fill(segs, 2, 0u16, be_conv!(u16, 2))),
-            ScalarType::I32 => prim::<Int32Type>(fill(segs, 4, 0i32, be_conv!(i32, 4))),
-            ScalarType::U32 => prim::<UInt32Type>(fill(segs, 4, 0u32, be_conv!(u32, 4))),
-            ScalarType::I64 => prim::<Int64Type>(fill(segs, 8, 0i64, be_conv!(i64, 8))),
-            ScalarType::U64 => prim::<UInt64Type>(fill(segs, 8, 0u64, be_conv!(u64, 8))),
-            ScalarType::F32 => prim::<Float32Type>(fill(segs, 4, 0f32, be_conv!(f32, 4))),
-            ScalarType::F64 => prim::<Float64Type>(fill(segs, 8, 0f64, be_conv!(f64, 8))),
+            ScalarType::I8 => prim::<Int8Type>(src.fill(i8::from_be_bytes)?),
+            ScalarType::U8 => prim::<UInt8Type>(src.fill(u8::from_be_bytes)?),
+            ScalarType::I16 => prim::<Int16Type>(src.fill(i16::from_be_bytes)?),
+            ScalarType::U16 => prim::<UInt16Type>(src.fill(u16::from_be_bytes)?),
+            ScalarType::I32 => prim::<Int32Type>(src.fill(i32::from_be_bytes)?),
+            ScalarType::U32 => prim::<UInt32Type>(src.fill(u32::from_be_bytes)?),
+            ScalarType::I64 => prim::<Int64Type>(src.fill(i64::from_be_bytes)?),
+            ScalarType::U64 => prim::<UInt64Type>(src.fill(u64::from_be_bytes)?),
+            ScalarType::F32 => prim::<Float32Type>(src.fill(f32::from_be_bytes)?),
+            ScalarType::F64 => prim::<Float64Type>(src.fill(f64::from_be_bytes)?),
         },
-        Storage::Double32AsFloat => prim::<Float64Type>(fill(segs, 4, 0f64, |s, d| {
-            for (d, c) in d.iter_mut().zip(s.chunks_exact(4)) {
-                *d = f32::from_be_bytes([c[0], c[1], c[2], c[3]]) as f64;
-            }
-        })),
+        Storage::Double32AsFloat => {
+            prim::<Float64Type>(src.fill(|c: [u8; 4]| f32::from_be_bytes(c) as f64)?)
+        }
         Storage::Scaled { min, scale, double } => {
             if double {
-                prim::<Float64Type>(fill(segs, 4, 0f64, |s, d| {
-                    for (d, c) in d.iter_mut().zip(s.chunks_exact(4)) {
-                        let raw = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-                        *d = raw as f64 * scale + min;
-                    }
-                }))
+                prim::<Float64Type>(
+                    src.fill(|c: [u8; 4]| u32::from_be_bytes(c) as f64 * scale + min)?,
+                )
             } else {
                 let (scale, min) = (scale as f32, min as f32);
-                prim::<Float32Type>(fill(segs, 4, 0f32, |s, d| {
-                    for (d, c) in d.iter_mut().zip(s.chunks_exact(4)) {
-                        let raw = u32::from_be_bytes([c[0], c[1], c[2], c[3]]);
-                        *d = raw as f32 * scale + min;
-                    }
-                }))
+                prim::<Float32Type>(
+                    src.fill(|c: [u8; 4]| u32::from_be_bytes(c) as f32 * scale + min)?,
+                )
             }
         }
         Storage::Truncated { nbits, double } => {
-            let decode = move |c: &[u8]| -> f32 {
-                let exponent = c[0] as u32;
-                let mantissa = u16::from_be_bytes([c[1], c[2]]) as u32;
-                let mut bits = exponent << 23;
-                bits |= (mantissa & ((1u32 << (nbits + 1)) - 1)) << (23 - nbits);
-                let v = f32::from_bits(bits);
-                if (1u32 << (nbits + 1)) & mantissa != 0 {
-                    -v
-                } else {
-                    v
-                }
-            };
             if double {
-                prim::<Float64Type>(fill(segs, 3, 0f64, |s, d| {
-                    for (d, c) in d.iter_mut().zip(s.chunks_exact(3)) {
-                        *d = decode(c) as f64;
-                    }
-                }))
+                prim::<Float64Type>(src.fill(|c: [u8; 3]| truncated(c, nbits) as f64)?)
             } else {
-                prim::<Float32Type>(fill(segs, 3, 0f32, |s, d| {
-                    for (d, c) in d.iter_mut().zip(s.chunks_exact(3)) {
-                        *d = decode(c);
-                    }
-                }))
+                prim::<Float32Type>(src.fill(|c: [u8; 3]| truncated(c, nbits))?)
             }
         }
     };
@@ -364,7 +334,7 @@ fn convert(storage: Storage, segs: &[Segments]) -> PResult<ArrayRef> {
 }
 
 /// Wraps flat values into nested fixed-size lists (outermost dimension first).
-fn nest_fixed(values: ArrayRef, dims: &[usize]) -> PResult<ArrayRef> {
+pub(crate) fn nest_fixed(values: ArrayRef, dims: &[usize]) -> PResult<ArrayRef> {
     let mut arr = values;
     for &d in dims.iter().rev() {
         let d32 = i32::try_from(d).map_err(|_| Fault::unsupported("huge fixed dimension"))?;

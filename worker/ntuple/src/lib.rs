@@ -57,6 +57,9 @@
 //! - `interp`: how a branch's entries are laid out.
 //! - `basket`, `compression`: baskets and their zlib/LZ4/LZMA/ZSTD blocks.
 //! - `decode`: entries to Arrow arrays.
+//! - `direct`: the fast path for numbers and lists of numbers: output buffers
+//!   sized from the basket headers, each basket decoded straight into its part.
+//! - `outbuf`: output buffers filled in parallel without zeroing them first.
 //! - `rntuple`: RNTuple anchor, envelopes (xxhash3-checked), page lists, column
 //!   encodings, fields to Arrow arrays.
 //!
@@ -67,12 +70,14 @@
 mod basket;
 mod compression;
 mod decode;
+mod direct;
 mod directory;
 mod error;
 mod file;
 mod interp;
 mod model;
 mod objects;
+mod outbuf;
 mod rbuf;
 mod rntuple;
 pub mod source;

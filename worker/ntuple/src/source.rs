@@ -15,6 +15,26 @@ pub trait ReadAt: Send + Sync {
     /// Reads exactly `len` bytes at `offset`; a read past the end is an error of kind
     /// [`io::ErrorKind::UnexpectedEof`].
     fn read_at(&self, offset: u64, len: usize) -> io::Result<Cow<'_, [u8]>>;
+
+    /// Like [`ReadAt::read_at`], but a source that has to copy the bytes copies
+    /// them into `scratch` (grown when too short, never shrunk), so that a caller
+    /// reading many blocks reuses one buffer instead of allocating (and having
+    /// the kernel zero) a fresh one per block. Sources that hold the bytes in
+    /// memory return them borrowed and leave `scratch` alone.
+    fn read_into<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+    ) -> io::Result<&'a [u8]> {
+        match self.read_at(offset, len)? {
+            Cow::Borrowed(b) => Ok(b),
+            Cow::Owned(v) => {
+                *scratch = v;
+                Ok(&scratch[..])
+            }
+        }
+    }
 }
 
 fn check_bounds(size: u64, offset: u64, len: usize) -> io::Result<()> {
@@ -54,6 +74,21 @@ impl ReadAt for FileSource {
         let mut buf = vec![0u8; len];
         read_exact_at(&self.file, &mut buf, offset)?;
         Ok(Cow::Owned(buf))
+    }
+
+    fn read_into<'a>(
+        &'a self,
+        offset: u64,
+        len: usize,
+        scratch: &'a mut Vec<u8>,
+    ) -> io::Result<&'a [u8]> {
+        check_bounds(self.size, offset, len)?;
+        if scratch.len() < len {
+            scratch.resize(len, 0);
+        }
+        let dst = &mut scratch[..len];
+        read_exact_at(&self.file, dst, offset)?;
+        Ok(dst)
     }
 }
 

@@ -379,6 +379,16 @@ impl TTree {
     }
 
     fn read_index(&self, i: usize, range: Range<u64>) -> Result<ArrayRef, NtupleError> {
+        self.read_index_by(i, range, true)
+    }
+
+    /// `read_index`, with the fast path (`direct`) or only the general one.
+    fn read_index_by(
+        &self,
+        i: usize,
+        range: Range<u64>,
+        fast: bool,
+    ) -> Result<ArrayRef, NtupleError> {
         let b = &self.meta.branches[i];
         let file = &self.file.name;
         let what = "branch";
@@ -392,6 +402,17 @@ impl TTree {
             .filter(|s| s.stop > range.start && s.start < range.end)
             .collect();
         let source: &dyn crate::source::ReadAt = &*self.file.source;
+        let want = (range.end - range.start) as usize;
+        // numbers and lists of numbers go straight into the output buffers; the
+        // rest, and any read that fails a check there, take the general path
+        // (which also words the error)
+        if fast
+            && let Some(arr) =
+                crate::direct::read(source, &self.meta.embedded, &wanted, range.clone(), &lay)
+            && arr.len() == want
+        {
+            return Ok(arr);
+        }
         let embedded = &self.meta.embedded[..];
         let pieces = wanted
             .par_iter()
@@ -420,7 +441,6 @@ impl TTree {
         }
         let arr = decode(&lay, &pieces)
             .map_err(|f| f.at(file, format!("entries {}..{}", range.start, range.end)))?;
-        let want = (range.end - range.start) as usize;
         if arr.len() != want {
             return Err(
                 Fault::corrupt(format!("decoded {} entries, {want} expected", arr.len()))
@@ -772,5 +792,58 @@ fn rntuple_info(n: &Ntuple, p: &Plan) -> BranchInfo {
         unsupported: p.unsupported.clone(),
         entries: n.entries,
         basket_boundaries: bounds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::RootFile;
+
+    /// The fast path (`direct`) and the general one (which also reports errors)
+    /// decode every branch of the synthetic files the same, over the whole tree
+    /// and over ranges that cut baskets.
+    #[test]
+    fn fast_and_general_paths_agree() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/synthetic");
+        let names = [
+            "dilepton-lz4.root",
+            "dilepton-zlib.root",
+            "dilepton-none.root",
+            "dilepton-tinybaskets-lz4.root",
+            "dilepton-onebasket-zlib.root",
+            "bigbasket-zstd.root",
+        ];
+        let mut compared = 0;
+        for name in names {
+            let path = format!("{dir}/{name}");
+            if !std::path::Path::new(&path).exists() {
+                eprintln!("skipped {path}: no test data (tests/fetch-data.sh)");
+                continue;
+            }
+            let file = RootFile::open(&path).unwrap();
+            for tree_path in file.list_trees() {
+                let tree = file.tree(&tree_path).unwrap();
+                let super::Source::TTree(t) = &tree.source else {
+                    continue;
+                };
+                let n = t.num_entries();
+                let ranges = [0..n, n / 3..n - n / 5, 1..2.min(n), n..n];
+                for i in 0..t.meta.branches.len() {
+                    for r in &ranges {
+                        let fast = t.read_index_by(i, r.clone(), true);
+                        let general = t.read_index_by(i, r.clone(), false);
+                        match (fast, general) {
+                            (Ok(a), Ok(b)) => {
+                                assert_eq!(&a, &b, "{name} {} {r:?}", t.paths[i]);
+                                compared += 1;
+                            }
+                            (Err(_), Err(_)) => {}
+                            (a, b) => panic!("{name} {}: {a:?} vs {b:?}", t.paths[i]),
+                        }
+                    }
+                }
+            }
+        }
+        eprintln!("{compared} reads compared");
     }
 }
