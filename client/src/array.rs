@@ -849,14 +849,13 @@ impl Lowering {
             } => {
                 let mut b = ProgramBuilder::default();
                 let weight = weights.as_ref().map(|w| self.emit(w, &mut b));
-                let mut value = self.emit(input, &mut b);
+                let value = self.emit(input, &mut b);
                 if Some(value) == weight || value as usize + 1 != b.program.instrs.len() {
                     // The histogrammed value must be the program's last: copy it there
                     // (adding 0 changes only -0.0, which bins as 0.0).
                     let zero = b.program.push(Instr::Const(0.0));
-                    value = b.program.push(Instr::Binary(BinaryOp::Add, value, zero));
+                    b.program.push(Instr::Binary(BinaryOp::Add, value, zero));
                 }
-                let _ = value;
                 b.names.push("histogram");
                 let ndim = input.grid.ndim();
                 let histogram = ChunkHistogram {

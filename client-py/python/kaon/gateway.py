@@ -647,6 +647,15 @@ class Gateway:
     def get_cluster(self, cluster_name: str) -> ClusterReport:
         """The report of one cluster of the caller's.
 
+        Parameters
+        ----------
+        cluster_name : str
+            The cluster's name (``cluster.name``, or from :meth:`list_clusters`).
+
+        Returns
+        -------
+        ClusterReport
+
         Raises
         ------
         GatewayClusterNotFound
@@ -717,11 +726,41 @@ class Gateway:
         return self._run(self._connect, cluster_name, shutdown_on_close)
 
     def stop_cluster(self, cluster_name: str) -> ClusterReport:
-        """Stops a cluster of the caller's; returns its final report."""
+        """Stops a cluster of the caller's; returns its final report.
+
+        Parameters
+        ----------
+        cluster_name : str
+            The cluster's name.
+
+        Returns
+        -------
+        ClusterReport
+            Its final report (status ``"stopped"``).
+        """
         return self._run(self._stop_cluster, cluster_name)
 
     def scale_cluster(self, cluster_name: str, n: int) -> ClusterReport:
-        """Sets a cluster's number of workers (turns adaptive scaling off)."""
+        """Sets a cluster's number of workers (turns adaptive scaling off).
+
+        Parameters
+        ----------
+        cluster_name : str
+            The cluster's name.
+        n : int
+            The number of workers to run (a whole number >= 0).
+
+        Returns
+        -------
+        ClusterReport
+
+        Raises
+        ------
+        ValueError
+            If ``n`` is not a whole number >= 0.
+        GatewayQuotaError
+            If ``n`` workers exceed this user's quota; ``.limit`` names it.
+        """
         return self._run(self._scale_cluster, cluster_name, n)
 
     def adapt_cluster(
@@ -731,8 +770,31 @@ class Gateway:
         maximum: Optional[int] = None,
         active: bool = True,
     ) -> ClusterReport:
-        """Lets a cluster scale itself between ``minimum`` and ``maximum`` workers
-        (``active=False`` turns that off)."""
+        """Lets a cluster scale itself between ``minimum`` and ``maximum`` workers.
+
+        ``active=False`` turns that off.
+
+        Parameters
+        ----------
+        cluster_name : str
+            The cluster's name.
+        minimum : int, optional
+            The fewest workers to keep (default 0).
+        maximum : int
+            The most workers to run; required unless ``active=False``.
+        active : bool
+            False turns adaptive scaling off (``minimum`` and ``maximum`` are then
+            ignored).
+
+        Returns
+        -------
+        ClusterReport
+
+        Raises
+        ------
+        ValueError
+            Without ``maximum``, or unless ``0 <= minimum <= maximum``.
+        """
         return self._run(self._adapt_cluster, cluster_name, minimum, maximum, active)
 
     def close(self) -> None:
@@ -831,7 +893,28 @@ class GatewayCluster:
         *,
         shutdown_on_close: bool = False,
     ) -> GatewayCluster:
-        """Attaches to a running cluster by name (:meth:`Gateway.connect`)."""
+        """Attaches to a running cluster by name (:meth:`Gateway.connect`).
+
+        Parameters
+        ----------
+        cluster_name : str
+            The cluster's name.
+        address : str, optional
+            The gateway's URL (default: ``KAON_GATEWAY_ADDRESS``).
+        auth : str or Auth
+            As for :class:`Gateway`.
+        shutdown_on_close : bool
+            Stop the cluster when the returned object is closed or the process exits.
+
+        Returns
+        -------
+        GatewayCluster
+
+        Examples
+        --------
+        >>> cluster = kaon.GatewayCluster.from_name("alice.3f2a")  # doctest: +SKIP
+        >>> client = cluster.get_client()  # doctest: +SKIP
+        """
         gateway = Gateway(address, auth)
         cluster = gateway._connect(cluster_name, shutdown_on_close)
         cluster._owns_gateway = True
@@ -873,6 +956,7 @@ class GatewayCluster:
 
     @property
     def asynchronous(self) -> bool:
+        """Whether the methods return awaitables (the :class:`Gateway`'s setting)."""
         return self.gateway.asynchronous
 
     def _update(self, report: ClusterReport) -> ClusterReport:
@@ -935,6 +1019,15 @@ class GatewayCluster:
     def scale(self, n: int) -> ClusterReport:
         """Runs ``n`` workers (turns adaptive scaling off).
 
+        Parameters
+        ----------
+        n : int
+            The number of workers (a whole number >= 0).
+
+        Returns
+        -------
+        ClusterReport
+
         Raises
         ------
         GatewayQuotaError
@@ -945,12 +1038,51 @@ class GatewayCluster:
     def adapt(
         self, minimum: Optional[int] = None, maximum: Optional[int] = None, active: bool = True
     ) -> ClusterReport:
-        """Lets the cluster scale itself between ``minimum`` and ``maximum`` workers by
-        its load; ``active=False`` turns that off."""
+        """Lets the cluster scale itself between ``minimum`` and ``maximum`` workers by its load.
+
+        ``active=False`` turns that off.
+
+        Parameters
+        ----------
+        minimum : int, optional
+            The fewest workers to keep (default 0).
+        maximum : int
+            The most workers to run; required unless ``active=False``.
+        active : bool
+            False turns adaptive scaling off.
+
+        Returns
+        -------
+        ClusterReport
+
+        Examples
+        --------
+        >>> cluster.adapt(minimum=1, maximum=10)  # doctest: +SKIP
+        """
         return self.gateway._run(self._adapt, minimum, maximum, active)
 
     def wait_for_workers(self, n: int = 1, timeout: Optional[float] = None) -> ClusterReport:
-        """Blocks until the gateway reports at least ``n`` workers."""
+        """Blocks until the gateway reports at least ``n`` workers.
+
+        Parameters
+        ----------
+        n : int
+            The number of workers to wait for.
+        timeout : float, optional
+            Seconds to wait at most (default: no limit).
+
+        Returns
+        -------
+        ClusterReport
+            The report that showed ``n`` workers.
+
+        Raises
+        ------
+        TimeoutError
+            If ``timeout`` passes first.
+        GatewayError
+            If the cluster stops or fails meanwhile.
+        """
         return self.gateway._run(self._wait_for_workers, n, timeout)
 
     def get_client(self, set_as_default: bool = True) -> Client:
@@ -976,8 +1108,14 @@ class GatewayCluster:
         return self.gateway._run(self._shutdown)
 
     def close(self, shutdown: Optional[bool] = None) -> None:
-        """Closes this object; stops the cluster if ``shutdown`` (default: the
-        ``shutdown_on_close`` it was created with)."""
+        """Closes this object, and stops the cluster if ``shutdown``.
+
+        Parameters
+        ----------
+        shutdown : bool, optional
+            Stop the cluster (default: the ``shutdown_on_close`` it was created
+            with). A gateway connection this object opened itself is closed too.
+        """
         return self.gateway._run(self._close, shutdown)
 
     def __enter__(self) -> GatewayCluster:

@@ -363,7 +363,6 @@ fn per_chunk_reductions_match_plain_loops() {
                         grid.clone(),
                         vec![],
                         offset_random(4),
-                        histogram: None,
                         reduce,
                     )],
                     vec![0],

@@ -78,9 +78,9 @@ from kaon.array.routines import (
     cumprod,
     cumsum,
     nanargmax,
+    nanargmin,
     nancumprod,
     nancumsum,
-    nanargmin,
     percentile,
     unique,
 )

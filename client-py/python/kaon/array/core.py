@@ -122,6 +122,25 @@ class Array:
 
     Elementwise chains and the per-chunk step of a reduction run as one fused
     program per chunk, so no intermediate array is stored.
+
+    Parameters
+    ----------
+    handle : _kaon.Array
+        The graph of the array in the Rust extension (internal: arrays are made by
+        the functions of :mod:`kaon.array`, not by calling ``Array`` directly).
+    future : Future, optional
+        The computation holding the array's values on the cluster, for an array
+        returned by :meth:`kaon.Client.persist` (internal).
+
+    Examples
+    --------
+    >>> import kaon.array as ka
+    >>> x = ka.ones((1000, 1000), chunks=500)
+    >>> y = (x + 1).sum(axis=0)
+    >>> y.shape, y.dtype, y.chunks
+    ((1000,), dtype('float64'), ((500, 500),))
+    >>> y.compute()[:3]  # doctest: +SKIP
+    array([2000., 2000., 2000.])
     """
 
     __slots__ = ("__weakref__", "_chunks", "_dtype", "_future", "_h")
@@ -282,7 +301,12 @@ class Array:
         return bool(self.compute())
 
     def rechunk(self, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
-        """The array cut into other chunks; see :func:`kaon.array.rechunk`."""
+        """The array cut into other chunks; see :func:`kaon.array.rechunk`.
+
+        ``x.rechunk(chunks)`` is ``kaon.array.rechunk(x, chunks)``: ``chunks`` in any
+        form ``dask.array`` accepts; dask's ``threshold``, ``block_size_limit``,
+        ``balance`` and ``method`` keywords are accepted and ignored.
+        """
         from kaon.array.layout import rechunk
 
         return rechunk(self, chunks, **kwargs)
@@ -1092,14 +1116,22 @@ _ARRAY_FUNCTIONS: dict[Callable, Callable] = {
     np.transpose: lambda a, axes=None: _layout("transpose")(a, axes),
     np.argmax: lambda a, axis=None, out=None, keepdims=False: _routine("argmax")(a, axis, keepdims),
     np.argmin: lambda a, axis=None, out=None, keepdims=False: _routine("argmin")(a, axis, keepdims),
-    np.nanargmax: lambda a, axis=None, out=None, keepdims=False: _routine("nanargmax")(a, axis, keepdims),
-    np.nanargmin: lambda a, axis=None, out=None, keepdims=False: _routine("nanargmin")(a, axis, keepdims),
+    np.nanargmax: lambda a, axis=None, out=None, keepdims=False: _routine("nanargmax")(
+        a, axis, keepdims
+    ),
+    np.nanargmin: lambda a, axis=None, out=None, keepdims=False: _routine("nanargmin")(
+        a, axis, keepdims
+    ),
     np.cumsum: lambda a, axis=None, dtype=None, out=None: _routine("cumsum")(a, axis, dtype),
     np.cumprod: lambda a, axis=None, dtype=None, out=None: _routine("cumprod")(a, axis, dtype),
     np.nancumsum: lambda a, axis=None, dtype=None, out=None: _routine("nancumsum")(a, axis, dtype),
-    np.nancumprod: lambda a, axis=None, dtype=None, out=None: _routine("nancumprod")(a, axis, dtype),
+    np.nancumprod: lambda a, axis=None, dtype=None, out=None: _routine("nancumprod")(
+        a, axis, dtype
+    ),
     np.bincount: lambda x, weights=None, minlength=0: _routine("bincount")(x, weights, minlength),
-    np.count_nonzero: lambda a, axis=None, keepdims=False: _routine("count_nonzero")(a, axis, keepdims),
+    np.count_nonzero: lambda a, axis=None, keepdims=False: _routine("count_nonzero")(
+        a, axis, keepdims
+    ),
     np.swapaxes: lambda a, axis1, axis2: _layout("swapaxes")(a, axis1, axis2),
     np.moveaxis: lambda a, source, destination: _layout("moveaxis")(a, source, destination),
     np.reshape: lambda a, *args, **kw: _layout("reshape")(a, *args, **kw),

@@ -106,7 +106,9 @@ def moveaxis(a: Array, source: int | Sequence[int], destination: int | Sequence[
     src = [_axis(s, a.ndim) for s in np.atleast_1d(source)]
     dst = [_axis(d, a.ndim) for d in np.atleast_1d(destination)]
     if len(src) != len(dst):
-        raise ValueError("`source` and `destination` arguments must have the same number of elements")
+        raise ValueError(
+            "`source` and `destination` arguments must have the same number of elements"
+        )
     order = [n for n in range(a.ndim) if n not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -205,10 +207,19 @@ def rechunk(x: Array, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
     chunks : int, tuple, dict or "auto"
         The new chunks, in any form ``dask.array`` accepts (``-1`` for a whole axis,
         ``{axis: size}`` to change some axes only, ``"auto"``).
+    **kwargs
+        ``threshold``, ``block_size_limit``, ``balance`` and ``method`` are accepted
+        for dask compatibility and ignored; any other keyword raises ``TypeError``.
 
     Returns
     -------
     Array
+
+    Examples
+    --------
+    >>> import kaon.array as ka
+    >>> ka.ones((6, 4), chunks=2).rechunk({0: 3, 1: -1}).chunks
+    ((3, 3), (4,))
     """
     _check(x, "rechunk")
     for k in ("threshold", "block_size_limit", "balance", "method"):
@@ -235,6 +246,12 @@ def reshape(x: Array, shape: Any, merge_chunks: bool = True, limit: Any = None) 
         The array.
     shape : int or tuple of int
         The new shape.
+    merge_chunks : bool
+        Accepted for dask compatibility and ignored: Kaon always rechunks as
+        described above.
+    limit : int, optional
+        Accepted for dask compatibility (dask's bound on the size of the merged
+        chunks) and ignored.
 
     Returns
     -------
@@ -244,6 +261,12 @@ def reshape(x: Array, shape: Any, merge_chunks: bool = True, limit: Any = None) 
     ------
     ValueError
         If the sizes differ.
+
+    Examples
+    --------
+    >>> import kaon.array as ka
+    >>> ka.reshape(ka.ones((4, 6), chunks=(2, 6)), (2, 12)).shape
+    (2, 12)
     """
     _check(x, "reshape")
     if isinstance(shape, (numbers.Integral, np.integer)):
@@ -267,10 +290,30 @@ def from_array(
         The data (float64, float32, int64, int32, uint8 or bool, or convertible).
     chunks : int, tuple, dict or "auto"
         How to cut it.
+    name : str, optional
+        Accepted for dask compatibility and ignored (Kaon names graph layers itself).
+    asarray : bool, optional
+        Accepted for dask compatibility and ignored: the data is always converted
+        with ``numpy.asarray``.
+    **kwargs
+        dask's other arguments (``lock``, ``fancy``, ``getitem``, ``meta``,
+        ``inline_array``), accepted and ignored.
 
     Returns
     -------
     Array
+
+    Raises
+    ------
+    TypeError
+        For data of a dtype kaon arrays cannot hold (complex, strings, objects).
+
+    Examples
+    --------
+    >>> import numpy as np, kaon.array as ka
+    >>> x = ka.from_array(np.arange(10, dtype=np.int32), chunks=4)
+    >>> x.dtype, x.chunks
+    (dtype('int32'), ((4, 4, 2),))
     """
     data = np.asarray(x)
     dtype = data.dtype
@@ -287,13 +330,27 @@ def from_array(
 
 
 def asarray(a: Any, **kwargs: Any) -> Array:
-    """``a`` itself if it is a kaon array, else :func:`from_array` of it."""
+    """``a`` itself if it is a kaon array, else :func:`from_array` of it.
+
+    Parameters
+    ----------
+    a : Array or array_like
+        A kaon array (returned as it is) or data that :func:`from_array` takes.
+    **kwargs
+        Passed to :func:`from_array` (e.g. ``chunks``) when ``a`` is not a kaon array.
+
+    Returns
+    -------
+    Array
+    """
     if isinstance(a, Array):
         return a
     return from_array(a, **kwargs)
 
 
-def concatenate(seq: Sequence[Array], axis: int = 0, allow_unknown_chunksizes: bool = False) -> Array:
+def concatenate(
+    seq: Sequence[Array], axis: int = 0, allow_unknown_chunksizes: bool = False
+) -> Array:
     """Joins arrays along an existing axis, like ``numpy.concatenate``.
 
     Parameters
@@ -302,6 +359,9 @@ def concatenate(seq: Sequence[Array], axis: int = 0, allow_unknown_chunksizes: b
         Arrays with the same shape except along ``axis``.
     axis : int
         The axis to join along.
+    allow_unknown_chunksizes : bool
+        Accepted for dask compatibility and ignored (kaon arrays always know their
+        chunk sizes).
 
     Returns
     -------
@@ -328,6 +388,9 @@ def stack(seq: Sequence[Array], axis: int = 0, allow_unknown_chunksizes: bool = 
         Arrays of the same shape.
     axis : int
         Position of the new axis in the result.
+    allow_unknown_chunksizes : bool
+        Accepted for dask compatibility and ignored (kaon arrays always know their
+        chunk sizes).
 
     Returns
     -------
@@ -365,7 +428,9 @@ def matmul(a: Array, b: Array) -> Array:
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul: Input operand does not have enough dimensions")
     if a.ndim > 2 or b.ndim > 2:
-        raise NotImplementedError("matmul of arrays with more than 2 dimensions is not supported yet")
+        raise NotImplementedError(
+            "matmul of arrays with more than 2 dimensions is not supported yet"
+        )
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     out = Array(_kaon.Array.matmul(a2._h, b2._h))
@@ -379,7 +444,27 @@ def matmul(a: Array, b: Array) -> Array:
 
 
 def dot(a: Array, b: Array) -> Array:
-    """Dot product, like ``numpy.dot`` for 1-D and 2-D operands (the matrix product)."""
+    """Dot product, like ``numpy.dot`` for 1-D and 2-D operands (the matrix product).
+
+    The same as :func:`matmul` for these operands.
+
+    Parameters
+    ----------
+    a, b : Array
+        1-D or 2-D arrays whose inner lengths agree.
+
+    Returns
+    -------
+    Array
+        A 0-D array for two 1-D operands.
+
+    Raises
+    ------
+    ValueError
+        If the inner lengths differ.
+    NotImplementedError
+        For operands with more than 2 dimensions.
+    """
     return matmul(a, b)
 
 
@@ -449,6 +534,9 @@ def histogram(
     range : (float, float)
         The lower and upper edges; required, as in dask (computing it would read the
         data twice).
+    normed : None
+        Accepted for dask compatibility (NumPy removed it); anything but None raises
+        ``TypeError``: use ``density``.
     weights : Array, optional
         Weights of the same shape as ``a``.
     density : bool
@@ -464,6 +552,19 @@ def histogram(
     ValueError
         Without ``range``, with an inverted or non-finite range, or with weights of
         another shape.
+    TypeError
+        If ``normed`` is given.
+    NotImplementedError
+        If ``bins`` is not an integer (sequences of edges are not supported).
+
+    Examples
+    --------
+    >>> import kaon.array as ka
+    >>> counts, edges = ka.histogram(ka.arange(10, chunks=4), bins=5, range=(0, 10))
+    >>> edges
+    array([ 0.,  2.,  4.,  6.,  8., 10.])
+    >>> counts.compute()  # doctest: +SKIP
+    array([2, 2, 2, 2, 2])
     """
     a = _check(a, "histogram")
     if normed is not None:

@@ -78,7 +78,13 @@ def _arg(kind: str, a: Any, axis: Any, keepdims: bool, skipna: bool) -> Any:
     return first
 
 
-def argmax(a: Any, axis: Optional[int] = None, keepdims: bool = False, split_every: Any = None, out: None = None) -> Any:
+def argmax(
+    a: Any,
+    axis: Optional[int] = None,
+    keepdims: bool = False,
+    split_every: Any = None,
+    out: None = None,
+) -> Any:
     """Index of the largest element, like ``numpy.argmax`` (the first one on ties; the
     first NaN where there is one). With ``axis=None`` the index is into the flattened
     array.
@@ -91,16 +97,35 @@ def argmax(a: Any, axis: Optional[int] = None, keepdims: bool = False, split_eve
         The axis to search along (default: all, flat index).
     keepdims : bool
         Keep the reduced axis with length 1.
+    split_every : int or dict, optional
+        Accepted for dask compatibility and ignored (the two passes are fused
+        reductions with Kaon's own tree).
+    out : None
+        Accepted for dask compatibility and ignored (kaon arrays are immutable; leave
+        it None).
 
     Returns
     -------
     Array
         int64 indices.
+
+    Examples
+    --------
+    >>> import kaon.array as ka
+    >>> x = ka.from_array([3.0, 7.0, 1.0, 7.0], chunks=2)
+    >>> ka.argmax(x).compute()  # doctest: +SKIP
+    np.int64(1)
     """
     return _arg("max", a, axis, keepdims, False)
 
 
-def argmin(a: Any, axis: Optional[int] = None, keepdims: bool = False, split_every: Any = None, out: None = None) -> Any:
+def argmin(
+    a: Any,
+    axis: Optional[int] = None,
+    keepdims: bool = False,
+    split_every: Any = None,
+    out: None = None,
+) -> Any:
     """Index of the smallest element, like ``numpy.argmin``; see :func:`argmax`.
 
     Parameters
@@ -111,6 +136,12 @@ def argmin(a: Any, axis: Optional[int] = None, keepdims: bool = False, split_eve
         The axis to search along (default: all, flat index).
     keepdims : bool
         Keep the reduced axis with length 1.
+    split_every : int or dict, optional
+        Accepted for dask compatibility and ignored (the two passes are fused
+        reductions with Kaon's own tree).
+    out : None
+        Accepted for dask compatibility and ignored (kaon arrays are immutable; leave
+        it None).
 
     Returns
     -------
@@ -162,7 +193,10 @@ def nanargmin(a: Any, axis: Optional[int] = None, keepdims: bool = False) -> Any
 
 def _cumulative(kind: str, x: Any, axis: Optional[int], dtype: Any, nan: bool) -> Any:
     if not isinstance(x, Array):
-        fn = {"sum": np.nancumsum if nan else np.cumsum, "prod": np.nancumprod if nan else np.cumprod}[kind]
+        fn = {
+            "sum": np.nancumsum if nan else np.cumsum,
+            "prod": np.nancumprod if nan else np.cumprod,
+        }[kind]
         return fn(x, axis=axis, dtype=dtype)
     if nan and x.dtype.kind == "f":
         x = apply_ufunc("where", apply_ufunc("isnan", x), 0.0 if kind == "sum" else 1.0, x)
@@ -174,7 +208,13 @@ def _cumulative(kind: str, x: Any, axis: Optional[int], dtype: Any, nan: bool) -
     return Array(x._h.cumulative(kind, int(axis)))
 
 
-def cumsum(x: Any, axis: Optional[int] = None, dtype: Any = None, out: None = None, method: str = "sequential") -> Any:
+def cumsum(
+    x: Any,
+    axis: Optional[int] = None,
+    dtype: Any = None,
+    out: None = None,
+    method: str = "sequential",
+) -> Any:
     """Cumulative sum along ``axis`` (of the flattened array by default), like
     ``numpy.cumsum``.
 
@@ -190,15 +230,33 @@ def cumsum(x: Any, axis: Optional[int] = None, dtype: Any = None, out: None = No
         The axis to accumulate along; None flattens first.
     dtype : dtype, optional
         Accumulator dtype (default: int64 for bool and integers, as NumPy).
+    out : None
+        Accepted for dask compatibility and ignored (kaon arrays are immutable; leave
+        it None).
+    method : {"sequential", "blelloch"}
+        Accepted for dask compatibility and ignored: Kaon always scans each chunk and
+        offsets it by the totals of the chunks before it, as described above.
 
     Returns
     -------
     Array
+
+    Examples
+    --------
+    >>> import kaon.array as ka
+    >>> ka.cumsum(ka.from_array([1, 2, 3, 4], chunks=2)).compute()  # doctest: +SKIP
+    array([ 1,  3,  6, 10])
     """
     return _cumulative("sum", x, axis, dtype, False)
 
 
-def cumprod(x: Any, axis: Optional[int] = None, dtype: Any = None, out: None = None, method: str = "sequential") -> Any:
+def cumprod(
+    x: Any,
+    axis: Optional[int] = None,
+    dtype: Any = None,
+    out: None = None,
+    method: str = "sequential",
+) -> Any:
     """Cumulative product along ``axis``, like ``numpy.cumprod``; see :func:`cumsum`.
 
     Parameters
@@ -209,6 +267,11 @@ def cumprod(x: Any, axis: Optional[int] = None, dtype: Any = None, out: None = N
         The axis to accumulate along; None flattens first.
     dtype : dtype, optional
         Accumulator dtype.
+    out : None
+        Accepted for dask compatibility and ignored (kaon arrays are immutable; leave
+        it None).
+    method : {"sequential", "blelloch"}
+        Accepted for dask compatibility and ignored (see :func:`cumsum`).
 
     Returns
     -------
@@ -346,6 +409,12 @@ def unique(
     ----------
     ar : Array
         Integer or bool values (any shape; flattened).
+    return_index : bool
+        Accepted for NumPy and dask compatibility: for a kaon array it must be False
+        (True raises ``NotImplementedError``); for a NumPy array it is passed to
+        ``numpy.unique``.
+    return_inverse : bool
+        As ``return_index``: True raises ``NotImplementedError`` for a kaon array.
     return_counts : bool
         Also return how often each value occurs.
 
@@ -353,11 +422,23 @@ def unique(
     -------
     Array, or (Array, Array)
         The values, and with ``return_counts`` their counts.
+
+    Raises
+    ------
+    NotImplementedError
+        With ``return_index`` or ``return_inverse`` for a kaon array.
     """
     if not isinstance(ar, Array):
-        return np.unique(ar, return_index=return_index, return_inverse=return_inverse, return_counts=return_counts)
+        return np.unique(
+            ar,
+            return_index=return_index,
+            return_inverse=return_inverse,
+            return_counts=return_counts,
+        )
     if return_index or return_inverse:
-        raise NotImplementedError("unique: return_index and return_inverse are not supported by kaon arrays")
+        raise NotImplementedError(
+            "unique: return_index and return_inverse are not supported by kaon arrays"
+        )
     if ar.size == 0:
         values = np.zeros(0, dtype=ar.dtype)
         counts = np.zeros(0, dtype=np.int64)
@@ -378,7 +459,9 @@ def unique(
     return out
 
 
-def percentile(a: Array, q: Any, method: str = "linear", internal_method: str = "default", **kwargs: Any) -> np.ndarray:
+def percentile(
+    a: Array, q: Any, method: str = "linear", internal_method: str = "default", **kwargs: Any
+) -> np.ndarray:
     """The ``q``-th percentiles of all elements, approximately, like
     ``dask.array.percentile``.
 
@@ -394,6 +477,14 @@ def percentile(a: Array, q: Any, method: str = "linear", internal_method: str = 
         The values (any shape; flattened).
     q : float or sequence of float
         Percentiles in [0, 100].
+    method : str
+        For a NumPy input, passed to ``numpy.percentile``. For a kaon array it is
+        accepted for dask compatibility and ignored: the result is always the linear
+        interpolation described above.
+    internal_method : str
+        Accepted for dask compatibility (dask's choice of merge algorithm) and ignored.
+    **kwargs
+        Other arguments of ``dask.array.percentile``, accepted and ignored.
 
     Returns
     -------
@@ -409,8 +500,12 @@ def percentile(a: Array, q: Any, method: str = "linear", internal_method: str = 
 
     x = a.astype(np.float64)
     finite = apply_ufunc("where", apply_ufunc("isnan", x), np.inf, x)
-    lo, hi, n = compute(finite.min(), apply_ufunc("where", apply_ufunc("isnan", x), -np.inf, x).max(),
-                        count_nonzero(~apply_ufunc("isnan", x)), progress=False)
+    lo, hi, n = compute(
+        finite.min(),
+        apply_ufunc("where", apply_ufunc("isnan", x), -np.inf, x).max(),
+        count_nonzero(~apply_ufunc("isnan", x)),
+        progress=False,
+    )
     lo, hi, n = float(lo), float(hi), int(n)
     if n == 0:
         return np.full(qs.shape, np.nan)
