@@ -863,6 +863,7 @@ impl Lowering {
                     lo: *lo,
                     hi: *hi,
                     weight,
+                    float32: input.dtype == DType::F32,
                 };
                 let partial_grid = histogram.grid(input.grid());
                 self.layers.push(Layer {

@@ -39,6 +39,7 @@ impl Graph {
                         lo: h.lo,
                         hi: h.hi,
                         weight: h.weight,
+                        float32: h.float32,
                     });
                     LayerOp::Blockwise(Blockwise {
                         domain,
@@ -128,6 +129,7 @@ impl Graph {
                                 lo: h.lo,
                                 hi: h.hi,
                                 weight: h.weight,
+                                float32: h.float32,
                             }),
                         }),
                         LayerOp::Combine(c) => pb::layer::Op::Combine(pb::Combine {

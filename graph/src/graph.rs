@@ -60,6 +60,8 @@ pub struct ChunkHistogram {
     pub hi: f64,
     /// The program value that weighs each element (None: each counts 1).
     pub weight: Option<ValueId>,
+    /// Bin in float32 arithmetic (NumPy's binning of float32 values).
+    pub float32: bool,
 }
 
 impl ChunkHistogram {

@@ -180,7 +180,8 @@ impl Rearrange {
         for (k, m) in self.axes.iter().enumerate() {
             let len = out_shape[k];
             let Some(a) = m.source else {
-                if len != 1 {
+                // Length 0 when an empty slice of a new axis.
+                if len > 1 {
                     return Err(format!("new axis {k} has length {len}, not 1"));
                 }
                 continue;
@@ -265,7 +266,12 @@ impl Rearrange {
             for (k, m) in self.axes.iter().enumerate() {
                 let (o0, o1) = (out_start[k], out_start[k] + out_shape[k]);
                 let Some(a) = m.source else {
-                    choices.push(vec![(0, new_axis_segment())]);
+                    let empty = o0 == o1;
+                    choices.push(if empty {
+                        vec![]
+                    } else {
+                        vec![(0, new_axis_segment())]
+                    });
                     continue;
                 };
                 let a = a as usize;

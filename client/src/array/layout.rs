@@ -424,20 +424,10 @@ impl Array {
         let bd = b.rechunk(vec![inner, bc[1].clone()])?;
         let grid = ChunkGrid::new(vec![ad.logical_chunks()[0].clone(), bc[1].clone()])?;
         let shape = grid.shape();
-        let product = Array::typed(
-            Node::MatMul { a: ad, b: bd },
-            grid,
-            shape,
-            if dtype == DType::Bool {
-                DType::F64
-            } else {
-                sum_of(dtype)
-            },
-        );
-        if dtype == DType::Bool {
-            return product.astype(DType::Bool);
-        }
-        Ok(product)
+        // Computed in float64 (exact for integers to 2**53), then in NumPy's result
+        // dtype: integers wrap as NumPy's do, bool is "any product is true".
+        let product = Array::typed(Node::MatMul { a: ad, b: bd }, grid, shape, DType::F64);
+        product.astype(dtype)
     }
 
     /// `self` and `mask` (a boolean array of the same shape) chunked alike, and the

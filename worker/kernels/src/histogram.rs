@@ -15,12 +15,18 @@ use crate::reduce::Source;
 /// histograms are added in order, so weighted sums do not depend on the thread count.
 const PIECE: usize = 64 * TILE;
 
-/// Bin edges as NumPy's `linspace(lo, hi, bins + 1)` computes them.
+/// Bin edges as NumPy's `linspace(lo, hi, bins + 1)` computes them (then rounded to
+/// float32 for float32 binning, as NumPy's `linspace(..., dtype=float32)`).
 pub fn edges(h: &ChunkHistogram) -> Vec<f64> {
     let n = h.bins as usize;
     let step = (h.hi - h.lo) / n as f64;
     let mut e: Vec<f64> = (0..=n).map(|i| i as f64 * step + h.lo).collect();
     e[n] = h.hi;
+    if h.float32 {
+        for x in &mut e {
+            *x = *x as f32 as f64;
+        }
+    }
     e
 }
 
@@ -78,11 +84,20 @@ pub fn histogram(
 /// The bin of `x`, or None outside `[lo, hi]` (and for NaN).
 #[inline]
 fn bin(h: &ChunkHistogram, edges: &[f64], x: f64) -> Option<usize> {
-    if !(x >= h.lo && x <= h.hi) {
-        return None;
-    }
     let n = h.bins as usize;
-    let f = (x - h.lo) / (h.hi - h.lo) * n as f64;
+    let f = if h.float32 {
+        // NumPy computes in float32 throughout for float32 values.
+        let (x, lo, hi) = (x as f32, h.lo as f32, h.hi as f32);
+        if !(x >= lo && x <= hi) {
+            return None;
+        }
+        ((x - lo) / (hi - lo) * n as f32) as f64
+    } else {
+        if !(x >= h.lo && x <= h.hi) {
+            return None;
+        }
+        (x - h.lo) / (h.hi - h.lo) * n as f64
+    };
     let mut i = (f as usize).min(n - 1);
     if x < edges[i] {
         i = i.saturating_sub(1);
@@ -103,6 +118,7 @@ mod tests {
             lo: 0.0,
             hi: 1.0,
             weight: None,
+            float32: false,
         };
         let e = edges(&h);
         assert_eq!(e[3], 1.0);

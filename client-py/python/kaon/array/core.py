@@ -631,6 +631,9 @@ class Array:
         dtype = normalize_dtype(kwargs.pop("dtype", None))
         kwargs.pop("out", None)
         name = _UFUNC_ALIASES.get(name, name)
+        if method == "__call__" and name == "matmul" and not kwargs:
+            r = _layout("matmul")(*inputs)
+            return r if dtype is None else r.astype(dtype)
         if method == "__call__" and name in UFUNCS and not kwargs:
             r = apply_ufunc(name, *inputs)
             return r if dtype is None else r.astype(dtype)

@@ -229,6 +229,9 @@ def rechunk(x: Array, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
     if isinstance(chunks, dict):
         chunks = {(_axis(k, x.ndim)): v for k, v in chunks.items()}
         chunks = tuple(chunks.get(i, x.chunks[i]) for i in range(x.ndim))
+    if isinstance(chunks, (tuple, list)) and len(chunks) == x.ndim:
+        # As in dask.array.rechunk, None keeps an axis' chunks (-1 makes it one).
+        chunks = tuple(x.chunks[i] if c is None else c for i, c in enumerate(chunks))
     new = normalize_chunks(chunks, x.shape, dtype=x.dtype)
     return Array(x._h.rechunk([list(c) for c in new]))
 
@@ -506,8 +509,11 @@ def tensordot(a: Array, b: Array, axes: Any = 2) -> Array:
     n = int(np.prod([b.shape[j] for j in free_b], dtype=np.int64))
     a2 = transpose(a, free_a + ax_a).reshape((m, k))
     b2 = transpose(b, ax_b + free_b).reshape((k, n))
-    out = matmul(a2, b2)
-    return out.reshape(tuple(a.shape[i] for i in free_a) + tuple(b.shape[j] for j in free_b))
+    out = matmul(a2, b2).reshape(
+        tuple(a.shape[i] for i in free_a) + tuple(b.shape[j] for j in free_b)
+    )
+    # The free axes keep their operands' chunks, as in dask.
+    return out.rechunk(tuple(a.chunks[i] for i in free_a) + tuple(b.chunks[j] for j in free_b))
 
 
 def histogram(
@@ -581,7 +587,8 @@ def histogram(
     counts = Array(a._h.histogram(int(bins), lo, hi, None if w is None else w._h))
     if lo == hi:
         lo, hi = lo - 0.5, hi + 0.5
-    edges = np.linspace(lo, hi, int(bins) + 1)
+    # NumPy bins float32 values in float32, with float32 edges.
+    edges = np.linspace(lo, hi, int(bins) + 1, dtype=np.float32 if a.dtype == np.float32 else None)
     if density:
         widths = np.diff(edges)
         total = counts.sum()
