@@ -12,6 +12,7 @@
 
 use kaon_graph::{BinaryOp, Instr, Program, ReduceOp, UnaryOp};
 
+use crate::fastmath;
 use crate::math;
 
 /// Elements per tile: the unit of evaluation. Small enough that the buffers of a
@@ -438,7 +439,10 @@ fn unary_loop(op: UnaryOp, dst: &mut [f64], a: &[f64]) {
         UnaryOp::Abs => map1(dst, a, f64::abs),
         UnaryOp::Sqrt => map1(dst, a, f64::sqrt),
         UnaryOp::Exp => map1(dst, a, f64::exp),
-        UnaryOp::Log => map1(dst, a, f64::ln),
+        UnaryOp::Log => map1(dst, a, fastmath::log),
+        // The vectorized forms reduce exactly below a bound; other tiles use std's.
+        UnaryOp::Sin if fastmath::trig_in_range(a) => map1(dst, a, fastmath::sin),
+        UnaryOp::Cos if fastmath::trig_in_range(a) => map1(dst, a, fastmath::cos),
         UnaryOp::Sin => map1(dst, a, f64::sin),
         UnaryOp::Cos => map1(dst, a, f64::cos),
         UnaryOp::Tan => map1(dst, a, f64::tan),

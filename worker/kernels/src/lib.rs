@@ -24,6 +24,7 @@
 
 mod broadcast;
 mod eval;
+mod fastmath;
 mod histogram;
 mod layout;
 mod linalg;

@@ -292,7 +292,10 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::Abs => x.abs(),
         UnaryOp::Sqrt => x.sqrt(),
         UnaryOp::Exp => x.exp(),
-        UnaryOp::Log => x.ln(),
+        // The same functions as the vectorized loops, so constants fold to their bits.
+        UnaryOp::Log => crate::fastmath::log(x),
+        UnaryOp::Sin if x.abs() < crate::fastmath::TRIG_BOUND => crate::fastmath::sin(x),
+        UnaryOp::Cos if x.abs() < crate::fastmath::TRIG_BOUND => crate::fastmath::cos(x),
         UnaryOp::Sin => x.sin(),
         UnaryOp::Cos => x.cos(),
         UnaryOp::Tan => x.tan(),

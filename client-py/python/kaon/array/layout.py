@@ -233,6 +233,8 @@ def rechunk(x: Array, chunks: ChunksLike = "auto", **kwargs: Any) -> Array:
         # As in dask.array.rechunk, None keeps an axis' chunks (-1 makes it one).
         chunks = tuple(x.chunks[i] if c is None else c for i, c in enumerate(chunks))
     new = normalize_chunks(chunks, x.shape, dtype=x.dtype)
+    if new == x.chunks:
+        return x
     return Array(x._h.rechunk([list(c) for c in new]))
 
 

@@ -80,7 +80,9 @@ def _normal(size: Any, chunks: ChunksLike, seed: int, loc: Any, scale: Any) -> A
 
     u1 = _kaon_random(size, chunks, seed)
     u2 = _kaon_random(size, chunks, _second_seed(seed))
-    z = ufuncs.sqrt(ufuncs.log1p(-u1) * -2.0) * ufuncs.cos(u2 * (2 * np.pi))
+    # u1 is a multiple of 2**-53 in [0, 1), so 1 - u1 is exact and log(1 - u1) is
+    # log1p(-u1) (the vectorized log is several times faster than log1p).
+    z = ufuncs.sqrt(ufuncs.log(1.0 - u1) * -2.0) * ufuncs.cos(u2 * (2 * np.pi))
     lo, sc = as_scalar(loc), as_scalar(scale)
     if lo is None or sc is None:
         raise TypeError("loc and scale must be real scalars (array parameters are not supported)")
