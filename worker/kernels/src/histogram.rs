@@ -1,9 +1,10 @@
 //! Per-chunk histograms with NumPy's binning, streamed over a program's tiles.
 //!
-//! NumPy's `histogram(a, bins=n, range=(lo, hi))` finds an element's bin as
-//! `floor((x - lo) / (hi - lo) * n)` and then corrects it against the bin edges
-//! `lo + i * ((hi - lo) / n)` (the last edge is `hi` itself), so values on an edge land
-//! where NumPy puts them; the same steps are done here in the same order.
+//! NumPy's `histogram(a, bins=n, range=(lo, hi))` guesses an element's bin as
+//! `floor((x - lo) / (hi - lo) * n)` and then corrects it by one against the bin edges
+//! `lo + i * ((hi - lo) / n)` (the last edge is `hi` itself), so the bin depends on the
+//! edges alone; the same edges and correction are used here, so values on an edge land
+//! where NumPy puts them.
 
 use kaon_graph::ChunkHistogram;
 use rayon::prelude::*;
@@ -37,12 +38,14 @@ pub fn histogram(
     weights: Option<&Source>,
     len: usize,
 ) -> Vec<f64> {
-    let edges = edges(h);
+    let binner = Binner::new(h);
     let pieces = len.div_ceil(PIECE);
     let parts: Vec<Vec<f64>> = (0..pieces)
         .into_par_iter()
         .map(|p| {
-            let mut counts = vec![0.0; h.bins as usize];
+            let nb = h.bins as usize;
+            let mut counts = vec![0.0; nb];
+            let mut ints = vec![0u32; 4 * nb];
             let mut vs = values.scratch();
             let mut ws = weights.map(|w| w.scratch());
             let end = ((p + 1) * PIECE).min(len);
@@ -54,20 +57,35 @@ pub fn histogram(
                     (Some(w), Some(s)) => {
                         let wv = w.values(s, at, n);
                         for (&x, &w) in x.iter().zip(wv) {
-                            if let Some(b) = bin(h, &edges, x) {
+                            if let Some(b) = binner.bin(x) {
                                 counts[b] += w;
                             }
                         }
                     }
                     _ => {
-                        for &x in x {
-                            if let Some(b) = bin(h, &edges, x) {
-                                counts[b] += 1.0;
+                        // Four interleaved integer histograms: consecutive values that
+                        // fall in one bin do not wait on each other's increments.
+                        let mut lanes = x.chunks_exact(4);
+                        for quad in &mut lanes {
+                            for (lane, &x) in quad.iter().enumerate() {
+                                if let Some(b) = binner.bin(x) {
+                                    ints[lane * nb + b] += 1;
+                                }
+                            }
+                        }
+                        for &x in lanes.remainder() {
+                            if let Some(b) = binner.bin(x) {
+                                ints[b] += 1;
                             }
                         }
                     }
                 }
                 at += n;
+            }
+            for lane in ints.chunks_exact(nb) {
+                for (c, &i) in counts.iter_mut().zip(lane) {
+                    *c += i as f64;
+                }
             }
             counts
         })
@@ -81,30 +99,51 @@ pub fn histogram(
     total
 }
 
-/// The bin of `x`, or None outside `[lo, hi]` (and for NaN).
-#[inline]
-fn bin(h: &ChunkHistogram, edges: &[f64], x: f64) -> Option<usize> {
-    let n = h.bins as usize;
-    let f = if h.float32 {
-        // NumPy computes in float32 throughout for float32 values.
-        let (x, lo, hi) = (x as f32, h.lo as f32, h.hi as f32);
-        if !(x >= lo && x <= hi) {
-            return None;
+/// Finds bins as NumPy does: a first guess from `(x - lo) * bins / (hi - lo)`, then
+/// corrected by one against the edges, so the bin depends on the edges only (the guess
+/// may be off by one either way; NumPy divides where this multiplies, and the
+/// correction makes the results the same).
+struct Binner {
+    lo: f64,
+    hi: f64,
+    scale: f64,
+    n: usize,
+    edges: Vec<f64>,
+}
+
+impl Binner {
+    fn new(h: &ChunkHistogram) -> Self {
+        let edges = edges(h);
+        let (lo, hi) = if h.float32 {
+            (h.lo as f32 as f64, h.hi as f32 as f64)
+        } else {
+            (h.lo, h.hi)
+        };
+        Self {
+            lo,
+            hi,
+            scale: h.bins as f64 / (hi - lo),
+            n: h.bins as usize,
+            edges,
         }
-        ((x - lo) / (hi - lo) * n as f32) as f64
-    } else {
-        if !(x >= h.lo && x <= h.hi) {
-            return None;
-        }
-        (x - h.lo) / (h.hi - h.lo) * n as f64
-    };
-    let mut i = (f as usize).min(n - 1);
-    if x < edges[i] {
-        i = i.saturating_sub(1);
-    } else if i + 1 < n && x >= edges[i + 1] {
-        i += 1;
     }
-    Some(i)
+
+    /// The bin of `x`, or None outside `[lo, hi]` (and for NaN).
+    #[inline(always)]
+    fn bin(&self, x: f64) -> Option<usize> {
+        // float32 values compare with float32 bounds exactly as float64 numbers.
+        if !(x >= self.lo && x <= self.hi) {
+            return None;
+        }
+        let f = (x - self.lo) * self.scale;
+        let mut i = (f as usize).min(self.n - 1);
+        if x < self.edges[i] {
+            i = i.saturating_sub(1);
+        } else if i + 1 < self.n && x >= self.edges[i + 1] {
+            i += 1;
+        }
+        Some(i)
+    }
 }
 
 #[cfg(test)]
@@ -122,11 +161,15 @@ mod tests {
         };
         let e = edges(&h);
         assert_eq!(e[3], 1.0);
-        assert_eq!(bin(&h, &e, 1.0), Some(2));
-        assert_eq!(bin(&h, &e, 0.0), Some(0));
-        assert_eq!(bin(&h, &e, e[1]), Some(1));
-        assert_eq!(bin(&h, &e, -0.0), Some(0));
-        assert_eq!(bin(&h, &e, f64::NAN), None);
-        assert_eq!(bin(&h, &e, 1.0 + 1e-16 * 3.0), None);
+        let b = Binner::new(&h);
+        assert_eq!(b.bin(1.0), Some(2));
+        assert_eq!(b.bin(0.0), Some(0));
+        assert_eq!(b.bin(e[1]), Some(1));
+        assert_eq!(b.bin(e[2]), Some(2));
+        assert_eq!(b.bin(-0.0), Some(0));
+        assert_eq!(b.bin(f64::NAN), None);
+        assert_eq!(b.bin(1.0 + 1e-16 * 3.0), None);
+        // Just below an edge stays in the bin before it.
+        assert_eq!(b.bin(f64::from_bits(e[2].to_bits() - 1)), Some(1));
     }
 }

@@ -10,8 +10,13 @@
 //! runs in; tile and piece boundaries and the order of combination depend on the shapes
 //! only, so results are bitwise the same for any number of threads. Hot loops have copies
 //! compiled for AVX-512 and for AVX2 + FMA, chosen at run time ([`kernel_isa`]); every
-//! code path gives the same bits. arcsin and arccos are branch-free polynomial kernels
-//! (within 1 ulp); the other unary ops call the standard library.
+//! code path gives the same bits. arcsin, arccos, log, sin and cos are branch-free
+//! polynomial kernels (within 1 ulp, [`fastmath`] and `math`); the other unary ops call
+//! the standard library.
+//!
+//! Other layers: rearranges, reshapes, boolean selections and literal arrays are copies
+//! (`layout`); matrix products (dgemm per block pair) and cumulative scans are in
+//! `linalg`; per-chunk histograms, NumPy's binning, in `histogram`.
 //!
 //! Random chunks come from the counter-based generator [`uniform`]: any element of any
 //! chunk is a pure function of (seed, chunk index, element index).
@@ -24,7 +29,7 @@
 
 mod broadcast;
 mod eval;
-mod fastmath;
+pub mod fastmath;
 mod histogram;
 mod layout;
 mod linalg;
