@@ -4,7 +4,7 @@
 CARGO ?= cargo
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test lint rust-test python-test gateway-test browser-test chromium slurm python-build python-build-release venv test-data build-release bench bench-throughput bench-seed bench-ntuple bench-venv clean
+.PHONY: demo test lint rust-test python-test gateway-test browser-test chromium slurm python-build python-build-release venv test-data build-release bench bench-throughput bench-seed bench-ntuple bench-venv bench-arrays clean
 
 ## Build in release mode and compute the seed expression on an embedded cluster; the
 ## Python package `kaon` is installed into .venv as well.
@@ -89,7 +89,7 @@ test-data:
 	worker/ntuple/tests/fetch-data.sh
 
 ## Benchmarks, side by side with Dask (installs Dask into .venv-bench).
-bench: bench-throughput bench-seed bench-ntuple
+bench: bench-throughput bench-seed bench-ntuple bench-arrays
 
 bench-venv: .venv-bench/.ok
 .venv-bench/.ok:
@@ -105,6 +105,13 @@ bench-throughput: bench-venv
 bench-seed: bench-venv
 	$(CARGO) build --release -p kaon-cli -p kaon-benches
 	./target/release/seed --kaon ./target/release/kaon --dask-python .venv-bench/bin/python
+
+## kaon.array against dask.array case by case (seed expression, x + x.T, mean, std,
+## matmul, histogram; times, peak memory of all processes), the Python layer's graph
+## building and its overhead over the Rust API; writes target/bench-arrays.md.
+bench-arrays: bench-venv python-build-release
+	$(CARGO) build --release -p kaon-cli -p kaon-benches
+	$(VENV_PY) benches/python/bench_arrays.py
 
 ## The ROOT reader against uproot on a 2M-event dilepton ntuple.
 bench-ntuple: test-data
