@@ -225,7 +225,8 @@ def build(case: str, system: str):
 def materialize(system: str, mode: str, parts: tuple) -> list:
     """Computes the lazy parts (numpy parts pass through), as numpy arrays."""
     lazy = [i for i, p in enumerate(parts) if hasattr(p, "compute")]
-    out = [np.asarray(p) for p in parts]
+    # np.asarray of a lazy array computes it: only the eager parts go through it.
+    out = [None if hasattr(p, "compute") else np.asarray(p) for p in parts]
     if lazy:
         if system == "kaon":
             import kaon
