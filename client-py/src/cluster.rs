@@ -193,6 +193,8 @@ fn run_worker(
     spill_dir: Option<PathBuf>,
     allow_fault_injection: bool,
 ) -> PyResult<()> {
+    // `python -m kaon.worker` is a worker's own process, like `kaon worker`.
+    kaon_worker::memory::keep_freed_memory();
     let mut config = WorkerConfig::new(scheduler);
     config.nthreads = nthreads.max(1);
     config.memory_limit = kaon_worker::memory::parse_memory_limit(&memory_limit, config.nthreads)

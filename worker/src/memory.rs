@@ -7,8 +7,9 @@
 /// mmap threshold) and returns freed heap tops, so every task pays page faults to zero
 /// new pages again, which cost a third of an ntuple task's time. Freed memory up to
 /// these bounds is reused and still counted in the worker's resident memory, which its
-/// spill and pause marks watch. Called once by `kaon worker` at start-up (not by
-/// embedded workers, whose process belongs to someone else).
+/// spill and pause marks watch. Called once by `kaon worker` and `python -m
+/// kaon.worker` at start-up (not by embedded workers, whose process belongs to someone
+/// else).
 pub fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
