@@ -1616,3 +1616,40 @@ fn random_retirements_with_losses_keep_the_books_straight() {
         retirement_stress(seed, true);
     }
 }
+
+#[test]
+fn a_task_that_reads_nothing_starts_ready() {
+    // x[2:2] of a 4-element array: its one (empty) chunk reads no chunk of x. Before the
+    // fix it waited for inputs that never come, and the graph never finished.
+    use kaon_graph::{AxisMap, Blockwise, ChunkGrid, Instr, Layer, LayerOp, Program, Rearrange};
+    let mut program = Program::default();
+    program.push(Instr::Const(1.0));
+    let source = Layer {
+        name: "ones".into(),
+        op: LayerOp::Blockwise(Blockwise {
+            domain: ChunkGrid::regular(&[4], &[2]).unwrap(),
+            inputs: vec![],
+            program,
+            reduce: None,
+            histogram: None,
+        }),
+    };
+    let empty = Layer {
+        name: "getitem".into(),
+        op: LayerOp::Rearrange(Rearrange {
+            inputs: vec![0],
+            concat_axis: 0,
+            axes: vec![AxisMap::identity(0)],
+            fixed: vec![],
+            grid: ChunkGrid::new(vec![vec![0]]).unwrap(),
+        }),
+    };
+    let g = Graph::new(vec![source, empty], vec![1]).unwrap();
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.add_worker(1, 2);
+    sim.submit(1, Arc::new(g));
+    assert!(sim.run(1_000));
+    assert!(sim.finished(1));
+    assert_eq!(run_count(&sim, t(1, 1, 0)), 1);
+}
