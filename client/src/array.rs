@@ -1198,7 +1198,7 @@ fn common_chunks(a: &[u64], b: &[u64]) -> Vec<u64> {
 }
 
 /// A shape as Python writes it: `(4, 6)`, `(4,)`, `()`.
-pub fn py_shape(shape: &[u64]) -> String {
+pub fn py_shape<T: std::fmt::Display>(shape: &[T]) -> String {
     match shape {
         [one] => format!("({one},)"),
         _ => format!(

@@ -657,7 +657,7 @@ fn infer_shape(shape: &[i64], total: u64) -> Result<Vec<u64>, ArrayError> {
     let bad = || {
         ArrayError::Broadcast(format!(
             "cannot reshape array of size {total} into shape {}",
-            py_shape_i(shape)
+            py_shape(shape)
         ))
     };
     let unknown: Vec<usize> = (0..shape.len()).filter(|&i| shape[i] == -1).collect();
@@ -669,7 +669,7 @@ fn infer_shape(shape: &[i64], total: u64) -> Result<Vec<u64>, ArrayError> {
     if shape.iter().any(|&d| d < -1) {
         return Err(ArrayError::Broadcast(format!(
             "negative dimensions not allowed in shape {}",
-            py_shape_i(shape)
+            py_shape(shape)
         )));
     }
     let known: u64 = shape
@@ -688,17 +688,6 @@ fn infer_shape(shape: &[i64], total: u64) -> Result<Vec<u64>, ArrayError> {
         return Err(bad());
     }
     Ok(new)
-}
-
-fn py_shape_i(shape: &[i64]) -> String {
-    let s: Vec<u64> = shape.iter().map(|&d| d.max(0) as u64).collect();
-    let mut text = py_shape(&s);
-    for (i, &d) in shape.iter().enumerate() {
-        if d < 0 {
-            text = text.replacen(&format!("{}", s[i]), &d.to_string(), 1);
-        }
-    }
-    text
 }
 
 fn gcd(a: u64, b: u64) -> u64 {
@@ -788,6 +777,12 @@ mod tests {
         let (need, out) = reshape_chunks(&[3, 1, 4], &[vec![1, 2], vec![1], vec![4]], &[12, 1]);
         assert_eq!(need, vec![vec![1, 2], vec![1], vec![4]]);
         assert_eq!(out, vec![vec![4, 8], vec![1]]);
+    }
+
+    #[test]
+    fn reshape_errors_print_the_shape_asked_for() {
+        let err = infer_shape(&[10, -1], 24).unwrap_err().to_string();
+        assert!(err.contains("into shape (10, -1)"), "{err}");
     }
 
     #[test]
