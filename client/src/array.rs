@@ -704,21 +704,11 @@ impl Lowering {
                 let mut b = ProgramBuilder::default();
                 self.emit(input, &mut b);
                 b.names.push(op.name());
-                let name = layer_name(&b.names);
-                self.layers.push(Layer {
-                    name: name.clone(),
-                    op: LayerOp::Blockwise(Blockwise {
-                        domain: input.grid().clone(),
-                        inputs: b.inputs,
-                        program: b.program,
-                        histogram: None,
-                        reduce: Some(ChunkReduce {
-                            op: *op,
-                            axes: axes.clone(),
-                        }),
-                    }),
-                });
-                let partial = (self.layers.len() - 1) as LayerId;
+                let reduce = ChunkReduce {
+                    op: *op,
+                    axes: axes.clone(),
+                };
+                let partial = self.push_program(b, input.grid(), Some(reduce), None);
                 let partial_grid = input.grid().reduced_per_chunk(axes);
                 push_tree_reduction(
                     &mut self.layers,
@@ -775,20 +765,11 @@ impl Lowering {
                 let mut b = ProgramBuilder::default();
                 self.emit(input, &mut b);
                 b.names.push(op.name());
-                let name = layer_name(&b.names);
-                self.push(
-                    &name,
-                    LayerOp::Blockwise(Blockwise {
-                        domain: input.grid.clone(),
-                        inputs: b.inputs,
-                        program: b.program,
-                        reduce: Some(ChunkReduce {
-                            op: *op,
-                            axes: (0..input.grid.ndim()).collect(),
-                        }),
-                        histogram: None,
-                    }),
-                )
+                let reduce = ChunkReduce {
+                    op: *op,
+                    axes: (0..input.grid.ndim()).collect(),
+                };
+                self.push_program(b, input.grid(), Some(reduce), None)
             }
             Node::Compress {
                 data,
@@ -866,17 +847,7 @@ impl Lowering {
                     float32: input.dtype == DType::F32,
                 };
                 let partial_grid = histogram.grid(input.grid());
-                self.layers.push(Layer {
-                    name: layer_name(&b.names),
-                    op: LayerOp::Blockwise(Blockwise {
-                        domain: input.grid().clone(),
-                        inputs: b.inputs,
-                        program: b.program,
-                        reduce: None,
-                        histogram: Some(histogram),
-                    }),
-                });
-                let partial = (self.layers.len() - 1) as LayerId;
+                let partial = self.push_program(b, input.grid(), None, Some(histogram));
                 let axes: Vec<usize> = (0..ndim).collect();
                 push_tree_reduction(
                     &mut self.layers,
@@ -892,21 +863,31 @@ impl Lowering {
             _ => {
                 let mut b = ProgramBuilder::default();
                 self.emit(a, &mut b);
-                self.layers.push(Layer {
-                    name: layer_name(&b.names),
-                    op: LayerOp::Blockwise(Blockwise {
-                        domain: a.grid().clone(),
-                        inputs: b.inputs,
-                        program: b.program,
-                        histogram: None,
-                        reduce: None,
-                    }),
-                });
-                (self.layers.len() - 1) as LayerId
+                self.push_program(b, a.grid(), None, None)
             }
         };
         self.done.insert(key, id);
         id
+    }
+
+    /// Appends a blockwise layer running `b`'s program over `domain`, named after the
+    /// operations it fuses.
+    fn push_program(
+        &mut self,
+        b: ProgramBuilder,
+        domain: &ChunkGrid,
+        reduce: Option<ChunkReduce>,
+        histogram: Option<ChunkHistogram>,
+    ) -> LayerId {
+        let name = layer_name(&b.names);
+        let op = LayerOp::Blockwise(Blockwise {
+            domain: domain.clone(),
+            inputs: b.inputs,
+            program: b.program,
+            reduce,
+            histogram,
+        });
+        self.push(&name, op)
     }
 
     /// Appends a layer, returning its id.
