@@ -5,7 +5,7 @@
 use kaon_graph::layout::{Compress, Literal, Rearrange};
 use kaon_graph::{Graph, TaskId};
 
-use crate::{Chunk, KernelError, alloc, check_inputs};
+use crate::{Chunk, KernelError, alloc, check_inputs, input_values};
 
 /// Row-major strides (in elements) of a shape.
 fn strides(shape: &[u64]) -> Vec<isize> {
@@ -74,12 +74,7 @@ pub fn run_rearrange(
             layer: r.inputs[piece.slot],
             chunk: grid.linear_index(&piece.block),
         };
-        let Some(pos) = deps.iter().position(|d| *d == dep) else {
-            return Err(KernelError::InvalidProgram {
-                task: graph.task_key(task),
-                message: format!("input chunk {} is missing", graph.task_key(dep)),
-            });
-        };
+        let input = input_values(graph, task, &deps, &values, dep)?;
         let in_strides = strides(&grid.chunk_shape(&piece.block));
         let mut copy = BoxCopy {
             counts: Vec::with_capacity(shape.len()),
@@ -102,7 +97,7 @@ pub fn run_rearrange(
                 None => copy.in_strides.push(0),
             }
         }
-        copy.run(&mut out, out_at, values[pos], in_at);
+        copy.run(&mut out, out_at, input, in_at);
     }
     Ok(Chunk::f64(shape, out))
 }

@@ -428,6 +428,24 @@ fn check_inputs<'a>(
     Ok((deps, values))
 }
 
+/// The values of `dep` among a task's inputs as [`check_inputs`] returned them (for
+/// layers whose inputs are looked up by chunk rather than by slot).
+fn input_values<'a>(
+    graph: &Graph,
+    task: TaskId,
+    deps: &[TaskId],
+    values: &[&'a [f64]],
+    dep: TaskId,
+) -> Result<&'a [f64], KernelError> {
+    match deps.iter().position(|d| *d == dep) {
+        Some(pos) => Ok(values[pos]),
+        None => Err(KernelError::InvalidProgram {
+            task: graph.task_key(task),
+            message: format!("input chunk {} is missing", graph.task_key(dep)),
+        }),
+    }
+}
+
 fn run_blockwise(
     graph: &Graph,
     task: TaskId,

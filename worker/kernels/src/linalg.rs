@@ -4,7 +4,7 @@
 
 use kaon_graph::{Graph, MatMul, ReduceOp, Scan, TaskId};
 
-use crate::{Chunk, KernelError, alloc, check_inputs};
+use crate::{Chunk, KernelError, alloc, check_inputs, input_values};
 
 pub fn run_matmul(
     graph: &Graph,
@@ -19,21 +19,17 @@ pub fn run_matmul(
     let mut out = alloc(graph, task, &shape)?;
     let (rows, cols) = (shape[0] as usize, shape[1] as usize);
     let (ga, gb) = (graph.grid(m.a), graph.grid(m.b));
-    let find = |layer, chunk| {
-        deps.iter()
-            .position(|d| *d == TaskId { layer, chunk })
-            .map(|p| values[p])
-    };
     for (ab, bb) in MatMul::operands(ga, idx[0], idx[1]) {
-        let (Some(a), Some(b)) = (
-            find(m.a, ga.linear_index(&ab)),
-            find(m.b, gb.linear_index(&bb)),
-        ) else {
-            return Err(KernelError::InvalidProgram {
-                task: graph.task_key(task),
-                message: "an operand chunk is missing".into(),
-            });
+        let a_dep = TaskId {
+            layer: m.a,
+            chunk: ga.linear_index(&ab),
         };
+        let b_dep = TaskId {
+            layer: m.b,
+            chunk: gb.linear_index(&bb),
+        };
+        let a = input_values(graph, task, &deps, &values, a_dep)?;
+        let b = input_values(graph, task, &deps, &values, b_dep)?;
         let inner = ga.chunk_shape(&ab)[1] as usize;
         if rows == 0 || cols == 0 || inner == 0 {
             continue;
