@@ -99,7 +99,12 @@ impl ChunkGrid {
 
     /// The array's shape.
     pub fn shape(&self) -> Vec<u64> {
-        self.starts.iter().map(|s| *s.last().unwrap()).collect()
+        (0..self.ndim()).map(|a| self.axis_len(a)).collect()
+    }
+
+    /// The array's length along one axis (without building the whole shape).
+    pub fn axis_len(&self, axis: usize) -> u64 {
+        *self.starts[axis].last().expect("every axis has a start")
     }
 
     /// Number of chunks along each axis.

@@ -234,7 +234,7 @@ impl Rearrange {
         let mut shape = input_grids[0].shape();
         if !shape.is_empty() {
             let c = self.concat_axis as usize;
-            shape[c] = input_grids.iter().map(|g| g.shape()[c]).sum();
+            shape[c] = input_grids.iter().map(|g| g.axis_len(c)).sum();
         }
         shape
     }
@@ -247,7 +247,7 @@ impl Rearrange {
             .iter()
             .map(|g| {
                 let o = at;
-                at += g.shape().get(c).copied().unwrap_or(0);
+                at += if c < g.ndim() { g.axis_len(c) } else { 0 };
                 o
             })
             .collect()
@@ -293,7 +293,7 @@ impl Rearrange {
                 } else {
                     0
                 };
-                if pos < shift || pos >= shift + grid.shape()[a] {
+                if pos < shift || pos >= shift + grid.axis_len(a) {
                     holds = false;
                     break;
                 }
@@ -473,7 +473,7 @@ fn axis_segments(
     let p = |o: u64| (m.start as i128 + o as i128 * m.step as i128) as u64;
     let (pa, pb) = (p(o0), p(o1 - 1));
     let (pmin, pmax) = (pa.min(pb), pa.max(pb));
-    let len = grid.shape()[a];
+    let len = grid.axis_len(a);
     // Positions of this input: shift..shift + len.
     if pmax < shift || pmin >= shift + len {
         return out;
