@@ -499,11 +499,11 @@ def percentile(
     from kaon.client import compute
 
     x = a.astype(np.float64)
-    finite = apply_ufunc("where", apply_ufunc("isnan", x), np.inf, x)
+    nan = apply_ufunc("isnan", x)
     lo, hi, n = compute(
-        finite.min(),
-        apply_ufunc("where", apply_ufunc("isnan", x), -np.inf, x).max(),
-        count_nonzero(~apply_ufunc("isnan", x)),
+        apply_ufunc("where", nan, np.inf, x).min(),
+        apply_ufunc("where", nan, -np.inf, x).max(),
+        count_nonzero(~nan),
         progress=False,
     )
     lo, hi, n = float(lo), float(hi), int(n)
@@ -515,27 +515,27 @@ def percentile(
     counts, edges = histogram(x, bins=bins, range=(lo, hi))
     c = counts.compute(progress=False)
     cum = np.concatenate([[0], np.cumsum(c)])
-    # NumPy's linear method: the value at fractional rank r = q/100 * (n - 1).
+    # NumPy's linear method: the value at fractional rank r = q/100 * (n - 1), between
+    # the elements of ranks floor(r) and floor(r) + 1.
     ranks = qs / 100 * (n - 1)
-    out = np.empty_like(qs)
-    for i, r in enumerate(ranks):
-        out[i] = _refine(x, r, cum, edges, bins)
-    return out if np.ndim(q) else out[0]
+    below = np.floor(ranks).astype(np.int64)
+    pairs = np.stack([below, np.minimum(below + 1, int(cum[-1]) - 1)], axis=1)
+    holding = np.minimum(np.searchsorted(cum, pairs, side="right") - 1, bins - 1)
+    # One second-level histogram per first-level bin that holds a rank, all in one graph.
+    needed = sorted(set(holding.ravel().tolist()))
+    subs = [histogram(x, bins=bins, range=(edges[b], edges[b + 1])) for b in needed]
+    sub_counts = compute(*[h for h, _ in subs], progress=False)
+    refined = {b: (s, e) for b, s, (_, e) in zip(needed, sub_counts, subs)}
 
-
-def _refine(x: Array, rank: float, cum: np.ndarray, edges: np.ndarray, bins: int) -> float:
-    """The value at fractional ``rank`` given cumulative counts over ``edges``."""
-    lo_rank = int(np.floor(rank))
-    frac = rank - lo_rank
-    vals = []
-    for k in (lo_rank, min(lo_rank + 1, int(cum[-1]) - 1)):
-        b = int(np.searchsorted(cum, k, side="right")) - 1
-        b = min(b, bins - 1)
-        sub, sub_edges = histogram(x, bins=bins, range=(edges[b], edges[b + 1]))
-        s = sub.compute(progress=False)
+    def value(k: int, b: int) -> float:
+        s, sub_edges = refined[b]
         # Elements of x below this bin: everything before it.
-        before = cum[b]
-        scum = np.concatenate([[0], np.cumsum(s)]) + before
+        scum = np.concatenate([[0], np.cumsum(s)]) + cum[b]
         j = min(int(np.searchsorted(scum, k, side="right")) - 1, bins - 1)
-        vals.append(0.5 * (sub_edges[j] + sub_edges[j + 1]) if s[j] else sub_edges[j])
-    return float(vals[0] + (vals[1] - vals[0]) * frac)
+        return 0.5 * (sub_edges[j] + sub_edges[j + 1]) if s[j] else sub_edges[j]
+
+    out = np.empty_like(qs)
+    for i, (r, (k0, k1), (b0, b1)) in enumerate(zip(ranks, pairs, holding)):
+        v0, v1 = value(int(k0), int(b0)), value(int(k1), int(b1))
+        out[i] = v0 + (v1 - v0) * (r - k0)
+    return out if np.ndim(q) else out[0]
