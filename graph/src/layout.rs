@@ -31,6 +31,15 @@ impl AxisMap {
             step: 1,
         }
     }
+
+    /// A new output axis of length 1, reading no input axis.
+    pub fn new_axis() -> Self {
+        Self {
+            source: None,
+            start: 0,
+            step: 0,
+        }
+    }
 }
 
 /// Elements of `inputs` (concatenated along `concat_axis`) moved into a new chunk grid:
@@ -661,11 +670,7 @@ mod tests {
             inputs: vec![0, 1],
             concat_axis: 0,
             axes: vec![
-                AxisMap {
-                    source: None,
-                    start: 0,
-                    step: 0,
-                },
+                AxisMap::new_axis(),
                 AxisMap::identity(1),
                 AxisMap::identity(0),
             ],

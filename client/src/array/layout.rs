@@ -72,11 +72,7 @@ impl Array {
                 step: o.step,
             },
             Some(a) => AxisMap::identity(data[a] as u32),
-            None => AxisMap {
-                source: None,
-                start: 0,
-                step: 0,
-            },
+            None => AxisMap::new_axis(),
         };
         let dtype = inputs[0].dtype;
         if inputs.len() == 1 {
@@ -613,12 +609,9 @@ fn compose(
             Some(j) => {
                 let m = &inner[j as usize];
                 match m.source {
-                    None => AxisMap {
-                        source: None,
-                        start: 0,
-                        step: 0,
-                    },
-                    Some(_) if len == 0 => AxisMap::identity(m.source.unwrap_or(0)),
+                    None => AxisMap::new_axis(),
+                    // An empty axis: any in-range map will do.
+                    Some(a) if len == 0 => AxisMap::identity(a),
                     Some(a) => AxisMap {
                         source: Some(a),
                         start: at(m, o.start),
