@@ -551,13 +551,104 @@ fn plain_lists(
 /// Whether entry ends (table values) fail to rise from `zero`, pass `last`, or
 /// leave a partial item (`rem` of their distance from `zero`); and the last end.
 #[inline]
-fn check_ends(ends: &[[u8; 4]], zero: i32, last: i32, rem: impl Fn(i32) -> bool) -> (bool, i32) {
-    let mut bad = false;
-    let mut prev = zero;
-    for c in ends {
-        let v = i32::from_be_bytes(*c);
-        bad |= (v < prev) | (v > last) | rem(v.wrapping_sub(zero));
-        prev = v;
+fn check_ends<R: Fn(i32) -> bool>(ends: &[[u8; 4]], zero: i32, last: i32, rem: R) -> (bool, i32) {
+    #[cfg(target_arch = "x86_64")]
+    if ends.len() >= 64 && std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2 (checked just above).
+        return unsafe { check_ends_avx2(ends, zero, last, rem) };
     }
-    (bad, prev)
+    check_ends_loop(ends, zero, last, rem)
+}
+
+/// The same checks compiled for AVX2, where a byte swap is one shuffle: the
+/// x86-64 baseline has none, so the loop stayed scalar (about 5 instructions an
+/// entry, a sixth of all the instructions of a read of the LZ4 benchmark; a
+/// quarter of that with AVX2, and 3-4% less time for the read).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn check_ends_avx2<R: Fn(i32) -> bool>(
+    ends: &[[u8; 4]],
+    zero: i32,
+    last: i32,
+    rem: R,
+) -> (bool, i32) {
+    check_ends_loop(ends, zero, last, rem)
+}
+
+/// Each end is compared with the one before it through two offset views of the
+/// table rather than a value carried from step to step, and the failures are
+/// or-ed into one mask: LLVM vectorises this into fewer instructions than the
+/// carried form (15% fewer in callgrind).
+#[inline(always)]
+fn check_ends_loop<R: Fn(i32) -> bool>(
+    ends: &[[u8; 4]],
+    zero: i32,
+    last: i32,
+    rem: R,
+) -> (bool, i32) {
+    let (Some(first), Some(end)) = (ends.first(), ends.last()) else {
+        return (false, zero);
+    };
+    let first = i32::from_be_bytes(*first);
+    let mut bad = (first < zero) | (first > last) | rem(first.wrapping_sub(zero));
+    let mut mask = 0u32;
+    for (a, b) in ends.iter().zip(&ends[1..]) {
+        let (a, b) = (i32::from_be_bytes(*a), i32::from_be_bytes(*b));
+        mask |= ((b < a) | (b > last) | rem(b.wrapping_sub(zero))) as u32;
+    }
+    bad |= mask != 0;
+    (bad, i32::from_be_bytes(*end))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checks one entry at a time, as the format states them.
+    fn check_ends_plain(ends: &[[u8; 4]], zero: i32, last: i32, ib: i32) -> (bool, i32) {
+        let mut bad = false;
+        let mut prev = zero;
+        for c in ends {
+            let v = i32::from_be_bytes(*c);
+            bad |= v < prev || v > last || v.wrapping_sub(zero) % ib != 0;
+            prev = v;
+        }
+        (bad, prev)
+    }
+
+    #[test]
+    fn check_ends_flags_what_the_plain_loop_flags() {
+        // a rising table of 8-byte items, then each kind of damage at each place,
+        // at lengths on both sides of the vectorised path's threshold
+        let (zero, ib) = (100, 8);
+        let mut x = 7u64;
+        for n in [0usize, 1, 2, 63, 64, 65, 200] {
+            let mut vals = Vec::with_capacity(n);
+            let mut v = zero;
+            for _ in 0..n {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                v += ib * (x >> 61) as i32;
+                vals.push(v);
+            }
+            let last = v + 3 * ib;
+            let mut cases = vec![vals.clone()];
+            for i in (0..n).step_by(7).chain(n.checked_sub(1)) {
+                for delta in [-1, 1, -ib, last] {
+                    let mut bad = vals.clone();
+                    bad[i] = bad[i].wrapping_add(delta);
+                    cases.push(bad);
+                }
+            }
+            for case in cases {
+                let ends: Vec<[u8; 4]> = case.iter().map(|v| v.to_be_bytes()).collect();
+                let want = check_ends_plain(&ends, zero, last, ib);
+                let got = check_ends(&ends, zero, last, |v| v & (ib - 1) != 0);
+                assert_eq!(got, want, "{case:?}");
+                let got = check_ends(&ends, zero, last, |v| v % ib != 0);
+                assert_eq!(got, want, "{case:?}");
+            }
+        }
+    }
 }
