@@ -11,8 +11,8 @@
 //! only, so results are bitwise the same for any number of threads. Hot loops have copies
 //! compiled for AVX-512 and for AVX2 + FMA, chosen at run time ([`kernel_isa`]); every
 //! code path gives the same bits. arcsin, arccos, log, sin and cos are branch-free
-//! polynomial kernels (within 1 ulp, [`fastmath`] and `math`); the other unary ops call
-//! the standard library.
+//! polynomial kernels (within 1 ulp, arcsin 3; [`fastmath`] and `math`); the other unary
+//! ops call the standard library.
 //!
 //! Other layers: rearranges, reshapes, boolean selections and literal arrays are copies
 //! (`layout`); matrix products (dgemm per block pair) and cumulative scans are in

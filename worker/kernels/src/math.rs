@@ -50,14 +50,40 @@ pub fn unit_from_bits<const HW_CONVERT: bool>(z: u64) -> f64 {
     }
 }
 
-/// Fills `out` with the uniform values of elements `first..first + out.len()` of a stream.
-#[inline(always)]
-pub fn fill_uniform<const HW_CONVERT: bool>(out: &mut [f64], key: u64, first: u64) {
-    // The counter advances by GOLDEN per element: a linear induction LLVM vectorizes.
-    let mut state = key.wrapping_add(first.wrapping_mul(GOLDEN));
-    for o in out.iter_mut() {
-        *o = unit_from_bits::<HW_CONVERT>(mix64(state));
-        state = state.wrapping_add(GOLDEN);
+/// The uniform values of elements `first, first + 1, ...` of the stream `key`: an
+/// endless iterator, so that a loop can apply an op to the values as they are made
+/// instead of reading them back from a buffer.
+#[derive(Clone, Copy, Debug)]
+pub struct Uniform<const HW_CONVERT: bool> {
+    state: u64,
+}
+
+impl<const HW_CONVERT: bool> Uniform<HW_CONVERT> {
+    #[inline(always)]
+    pub fn new(key: u64, first: u64) -> Self {
+        Uniform {
+            state: key.wrapping_add(first.wrapping_mul(GOLDEN)),
+        }
+    }
+
+    /// The same stream from `n` elements further on.
+    #[inline(always)]
+    pub fn ahead(self, n: u64) -> Self {
+        Uniform {
+            state: self.state.wrapping_add(n.wrapping_mul(GOLDEN)),
+        }
+    }
+}
+
+impl<const HW_CONVERT: bool> Iterator for Uniform<HW_CONVERT> {
+    type Item = f64;
+
+    #[inline(always)]
+    fn next(&mut self) -> Option<f64> {
+        let u = unit_from_bits::<HW_CONVERT>(mix64(self.state));
+        // The counter advances by GOLDEN per element: a linear induction LLVM vectorizes.
+        self.state = self.state.wrapping_add(GOLDEN);
+        Some(u)
     }
 }
 
@@ -65,34 +91,33 @@ pub fn fill_uniform<const HW_CONVERT: bool>(out: &mut [f64], key: u64, first: u6
 // arcsin / arccos
 // ---------------------------------------------------------------------------------------
 
-const PIO2_HI: f64 = std::f64::consts::FRAC_PI_2;
-const PIO2_LO: f64 = 6.123_233_995_736_766e-17;
-const PIO4_HI: f64 = std::f64::consts::FRAC_PI_4;
-const PIO4_LO: f64 = 3.061_616_997_868_383e-17;
+const PIO2: f64 = std::f64::consts::FRAC_PI_2;
+const PI: f64 = std::f64::consts::PI;
 
-/// `P(z)` with `asin(d) = d + d·z·P(z)` for `z = d² ∈ [0, 1/4]`: a degree-12 minimax
-/// polynomial (relative error 7.5e-17 before rounding the coefficients to double).
+/// `P(z)` with `asin(d) = d + d·z·P(z)` for `z = d² ∈ [0, 1/4]`: the degree-11 Chebyshev
+/// interpolant (relative error 1.3e-15 with the coefficients rounded to double). The
+/// `d·z·P(z)` term is below 5% of `d`, so this costs about 0.1 ulp of the result; degree
+/// 12 would cost one more fma per element for that.
 #[inline(always)]
 fn asin_poly(z: f64) -> f64 {
-    const C: [f64; 13] = [
-        0.166_666_666_666_666_69,
-        0.074_999_999_999_983_36,
-        0.044_642_857_146_541_856,
-        0.030_381_944_124_502_916,
-        0.022_372_173_486_928_89,
-        0.017_352_380_249_773_144,
-        0.013_971_393_816_548_834,
-        0.011_477_452_245_507_414,
-        0.010_333_787_035_645_9,
-        0.005_411_431_078_669_717,
-        0.017_523_528_436_238_008,
-        -0.015_039_376_357_261_07,
-        0.028_883_208_776_332_395,
+    const C: [f64; 12] = [
+        0.166_666_666_666_666_5,
+        0.075_000_000_000_207_64,
+        0.044_642_857_103_423_646,
+        0.030_381_947_367_098_48,
+        0.022_372_047_631_744_51,
+        0.017_355_259_955_786_323,
+        0.013_929_652_902_326_633,
+        0.011_875_494_382_636_922,
+        0.007_802_949_477_353_317_5,
+        0.016_035_514_349_148_82,
+        -0.010_749_050_339_697_808,
+        0.028_169_218_060_881_414,
     ];
-    // Two Horner chains in z² (even and odd coefficients) halve the dependency chain.
+    // Even and odd coefficients in two chains: half the latency of one Horner chain for
+    // one multiply more (measured: 3% faster than Horner, 7% faster than Estrin's scheme).
     let z2 = z * z;
-    let even = C[12]
-        .mul_add(z2, C[10])
+    let even = C[10]
         .mul_add(z2, C[8])
         .mul_add(z2, C[6])
         .mul_add(z2, C[4])
@@ -107,63 +132,54 @@ fn asin_poly(z: f64) -> f64 {
     odd.mul_add(z, even)
 }
 
-/// The parts shared by arcsin and arccos of `x`: `small` (|x| < 1/2), `d` (x, |x| or
-/// `s = sqrt((1-|x|)/2)`) and `q`, with `asin(d) = d + q` to well below an ulp: `q` is
-/// `d·z·P(z)` plus, for |x| ≥ 1/2, the rounding error of the square root.
+/// The part shared by arcsin and arccos of `x`: whether |x| < 1/2, and `r = asin(d)`
+/// (within about 1 ulp) where `d` is `x` (`signed_small`) or |x| when |x| < 1/2, and
+/// otherwise `s = sqrt((1-|x|)/2)` (NaN for |x| > 1 or NaN x).
 #[inline(always)]
-fn asin_parts(x: f64, signed_small: bool) -> (bool, f64, f64) {
+fn asin_parts(x: f64, signed_small: bool) -> (bool, f64) {
     let a = x.abs();
     let small = a < 0.5;
-    // (1 - a) / 2, exact for a in [1/2, 1] (Sterbenz).
+    // (1 - a) / 2, exact for a in [1/2, 1] (Sterbenz): z = s² up to s's rounding.
     let zb = (-0.5f64).mul_add(a, 0.5);
-    let s = zb.sqrt(); // NaN for |x| > 1 or NaN x
-    // sqrt(zb) = s + c with c = (zb - s²) / 2s: the residual is exact with an fma, and
-    // |c| <= ulp(s)/2, so 1/(2s) is needed to a few bits only: the classic bit-trick
-    // reciprocal guess (within 12.5%) with the exponent lowered by one. The error this
-    // leaves is below 1/16 ulp of the result. (s = 0 gives a finite guess and c = 0.)
-    let e = (-s).mul_add(s, zb);
-    let r = f64::from_bits(0x7FCE_6238_22FC_16E6u64.wrapping_sub(s.to_bits()));
-    let c = if small { 0.0 } else { e * r };
+    let s = zb.sqrt();
     let small_d = if signed_small { x } else { a };
     let d = if small { small_d } else { s };
     let z = if small { a * a } else { zb };
-    let q = (d * z).mul_add(asin_poly(z), c);
-    (small, d, q)
+    (small, (d * z).mul_add(asin_poly(z), d))
 }
 
-/// `(hi - d) + (lo - q)` with the rounding error of `hi - d` recovered exactly
-/// (Fast2Sum: |hi| ≥ |d|).
-#[inline(always)]
-fn minus(hi: f64, lo: f64, d: f64, q: f64) -> f64 {
-    let h = hi - d;
-    let err = (hi - h) - d;
-    h + ((lo + err) - q)
-}
-
-/// arcsin(x), branch-free, within 1 ulp of the correctly rounded value (tested against
-/// glibc on many points); NaN outside [-1, 1]; exact at 0 and ±1.
+/// arcsin(x), branch-free, within 3 ulp of glibc's (tested on many points; of uniform
+/// random x in [-1, 1], 72% match glibc, 27% are 1 ulp off, 0.9% 2 ulp and 1 in 10^5
+/// 3 ulp); NaN outside [-1, 1]; exact at 0 and ±1.
 ///
-/// |x| < 1/2: `x + x·x²·P(x²)`; otherwise `π/2 - 2·asin(sqrt((1-|x|)/2))`, with the
-/// square root's rounding error and π/4's low part carried separately.
+/// |x| < 1/2: `x + x·x²·P(x²)`; otherwise `π/2 - 2·asin(s)` with `s = sqrt((1-|x|)/2)`.
+/// Unlike glibc's, this carries neither the square root's rounding error nor π/2's low
+/// part: arcsin and arccos bound the seed expression's throughput, and those steps made
+/// them 25% slower (measured) for at most 2 ulp.
 #[inline(always)]
 pub fn asin(x: f64) -> f64 {
-    let (small, d, q) = asin_parts(x, false);
-    let big = minus(PIO4_HI, PIO4_LO, d, q);
-    let r = if small { d + q } else { big + big };
-    r.copysign(x)
+    let (small, r) = asin_parts(x, false);
+    let big = (-2.0f64).mul_add(r, PIO2);
+    let v = if small { r } else { big };
+    v.copysign(x)
 }
 
-/// arccos(x), branch-free, within 1 ulp of the correctly rounded value; NaN outside
-/// [-1, 1]; exact at ±1 (0 and π rounded) and 0 (π/2 rounded).
+/// arccos(x), branch-free, within 1 ulp of glibc's (tested on many points; 27% of
+/// uniform random x in [-1, 1] are 1 ulp off); NaN outside [-1, 1]; exact at ±1 (0 and π
+/// rounded) and 0 (π/2 rounded).
 ///
 /// |x| < 1/2: `π/2 - asin(x)`; x ≥ 1/2: `2·asin(s)`; x ≤ -1/2: `π - 2·asin(s)`, with
-/// `s = sqrt((1-|x|)/2)`.
+/// `s = sqrt((1-|x|)/2)`. The errors that cost [`asin`] its extra ulp are small here next
+/// to the result (`asin(x)` next to π/2, `asin(s)` next to itself or π).
 #[inline(always)]
 pub fn acos(x: f64) -> f64 {
-    let (small, d, q) = asin_parts(x, true);
-    let from_pio2 = minus(PIO2_HI, PIO2_LO, d, q);
-    let r = if small || x < 0.0 { from_pio2 } else { d + q };
-    if small { r } else { r + r }
+    let (small, r) = asin_parts(x, true);
+    let big = if x < 0.0 {
+        (-2.0f64).mul_add(r, PI)
+    } else {
+        r + r
+    };
+    if small { PIO2 - r } else { big }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -496,7 +512,7 @@ mod tests {
     }
 
     #[test]
-    fn asin_and_acos_are_within_one_ulp_of_libm() {
+    fn asin_is_within_three_ulp_and_acos_within_one_ulp_of_libm() {
         let mut worst_asin = (0u64, 0.0);
         let mut worst_acos = (0u64, 0.0);
         let (mut differ, mut total) = (0usize, 0usize);
@@ -518,7 +534,7 @@ mod tests {
             worst_asin.0, worst_asin.1, worst_acos.0, worst_acos.1, differ, total
         );
         assert!(
-            worst_asin.0 <= 1,
+            worst_asin.0 <= 3,
             "asin: {} ulp at {:e}",
             worst_asin.0,
             worst_asin.1

@@ -143,15 +143,14 @@ fn unary_ops_match_std() {
         let got = out.as_f64().unwrap();
         for (&x, &y) in vals.iter().zip(got) {
             let want = reference(x);
-            // The vectorized kernels are within 1 ulp of the standard library's.
-            let vectorized = [
-                UnaryOp::Arcsin,
-                UnaryOp::Arccos,
-                UnaryOp::Log,
-                UnaryOp::Sin,
-                UnaryOp::Cos,
-            ];
-            let tolerance = if vectorized.contains(&op) { 1 } else { 0 };
+            // The vectorized kernels are within 1 ulp of the standard library's, arcsin
+            // within 3.
+            let vectorized = [UnaryOp::Arccos, UnaryOp::Log, UnaryOp::Sin, UnaryOp::Cos];
+            let tolerance = match op {
+                UnaryOp::Arcsin => 3,
+                op if vectorized.contains(&op) => 1,
+                _ => 0,
+            };
             assert!(
                 same(y, want) || ulps(y, want) <= tolerance,
                 "{op:?}({x:e}) = {y:e}, want {want:e}"
