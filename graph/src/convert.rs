@@ -1,6 +1,6 @@
 //! Conversion between the graph model and its protobuf form, validating on receipt.
 
-use crate::graph::{Blockwise, ChunkHistogram, ChunkReduce, Combine, Layer, LayerOp};
+use crate::graph::{Blockwise, ChunkHistogram, ChunkReduce, Combine, Layer, LayerOp, Stored};
 use crate::grid::ChunkGrid;
 use crate::layout::{AxisMap, Compress, Literal, Rearrange, Reshape};
 use crate::linalg::{MatMul, Scan};
@@ -76,6 +76,12 @@ impl Graph {
                     values: l.values.clone().into(),
                 }),
                 Some(pb::layer::Op::Matmul(m)) => LayerOp::MatMul(MatMul { a: m.a, b: m.b }),
+                Some(pb::layer::Op::Stored(st)) => LayerOp::Stored(Stored {
+                    graph: st.graph,
+                    layer: st.layer,
+                    grid: grid_from_proto(st.grid.as_ref())
+                        .map_err(|e| at(format!("has a bad grid: {e}")))?,
+                }),
                 Some(pb::layer::Op::Compress(c)) => LayerOp::Compress(Compress {
                     data: c.data,
                     mask: c.mask,
@@ -167,6 +173,11 @@ impl Graph {
                             values: l.values.to_vec(),
                         }),
                         LayerOp::MatMul(m) => pb::layer::Op::Matmul(pb::MatMul { a: m.a, b: m.b }),
+                        LayerOp::Stored(st) => pb::layer::Op::Stored(pb::Stored {
+                            graph: st.graph,
+                            layer: st.layer,
+                            grid: Some(grid_to_proto(&st.grid)),
+                        }),
                         LayerOp::Compress(c) => pb::layer::Op::Compress(pb::Compress {
                             data: c.data,
                             mask: c.mask,
@@ -584,6 +595,42 @@ mod tests {
             assert_eq!(back.layers(), g.layers());
             assert_eq!(back.num_tasks(), g.num_tasks());
         }
+    }
+
+    #[test]
+    fn a_persisted_layer_round_trips_and_names_its_source() {
+        let grid = ChunkGrid::regular(&[10, 4], &[3, 4]).unwrap();
+        let stored = Layer {
+            name: "persisted".into(),
+            op: LayerOp::Stored(Stored {
+                graph: 41,
+                layer: 2,
+                grid: grid.clone(),
+            }),
+        };
+        let g = Graph::new(vec![stored], vec![0]).unwrap();
+        let bytes = g.to_proto().encode_to_vec();
+        let back = Graph::from_proto(&pb::Graph::decode(&bytes[..]).unwrap()).unwrap();
+        assert_eq!(back.layers(), g.layers());
+        assert_eq!(back.num_tasks(), 4);
+        let task = crate::TaskId { layer: 0, chunk: 3 };
+        assert_eq!(
+            back.stored_source(task),
+            Some((41, crate::TaskId { layer: 2, chunk: 3 }))
+        );
+        let mut inputs = Vec::new();
+        back.inputs_of(task, &mut inputs);
+        assert!(
+            inputs.is_empty(),
+            "the source is not an input inside the graph"
+        );
+        // A missing grid is refused on receipt, naming the layer.
+        let mut p = g.to_proto();
+        if let Some(pb::layer::Op::Stored(st)) = &mut p.layers[0].op {
+            st.grid = None;
+        }
+        let err = Graph::from_proto(&p).unwrap_err().to_string();
+        assert!(err.contains("persisted") && err.contains("grid"), "{err}");
     }
 
     #[test]

@@ -35,6 +35,19 @@ pub enum LayerOp {
     Scan(Scan),
     /// The elements a boolean mask keeps.
     Compress(Compress),
+    /// Chunks another graph computed and the cluster still holds (a persisted array).
+    Stored(Stored),
+}
+
+/// Chunk `i` of this layer is chunk `i` of layer `layer` of the earlier graph `graph`,
+/// whose results the cluster keeps (`persist`): later graphs read them instead of
+/// recomputing them. The graph itself does not know that graph: the scheduler checks
+/// `grid` against it and refuses the reference if it is unknown or different.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    pub graph: u64,
+    pub layer: LayerId,
+    pub grid: ChunkGrid,
 }
 
 /// A fused program run on every chunk of `domain`, reading the same-index chunk of each
@@ -240,6 +253,7 @@ impl Graph {
                     l.validate().map_err(&at)?;
                     l.grid.clone()
                 }
+                LayerOp::Stored(st) => st.grid.clone(),
                 LayerOp::MatMul(m) => {
                     check_input(m.a)?;
                     check_input(m.b)?;
@@ -446,7 +460,7 @@ impl Graph {
                     }
                 }
             }
-            LayerOp::Ntuple(_) | LayerOp::Literal(_) => {}
+            LayerOp::Ntuple(_) | LayerOp::Literal(_) | LayerOp::Stored(_) => {}
             LayerOp::Rearrange(r) => {
                 let start = out.len();
                 let grids = self.input_grids(r);
@@ -543,7 +557,7 @@ impl Graph {
                     }
                 }
                 // Read no layer, so they are nobody's consumers.
-                LayerOp::Ntuple(_) | LayerOp::Literal(_) => {}
+                LayerOp::Ntuple(_) | LayerOp::Literal(_) | LayerOp::Stored(_) => {}
                 LayerOp::Reshape(_) => out.push(TaskId {
                     layer: consumer,
                     chunk: task.chunk,
@@ -688,6 +702,21 @@ impl Graph {
         v.len()
     }
 
+    /// For a task of a [`Stored`] layer, the graph and task whose result it reads; its
+    /// only input, which [`Graph::inputs_of`] does not list (it is in another graph).
+    pub fn stored_source(&self, task: TaskId) -> Option<(u64, TaskId)> {
+        match &self.layers.get(task.layer as usize)?.op {
+            LayerOp::Stored(st) => Some((
+                st.graph,
+                TaskId {
+                    layer: st.layer,
+                    chunk: task.chunk,
+                },
+            )),
+            _ => None,
+        }
+    }
+
     /// The task's key as users see it in errors: `('layer-name', i, j, ...)`.
     pub fn task_key(&self, task: TaskId) -> String {
         let name = &self.layers[task.layer as usize].name;
@@ -709,7 +738,7 @@ pub fn layer_inputs(op: &LayerOp) -> Vec<LayerId> {
     match op {
         LayerOp::Blockwise(b) => b.inputs.clone(),
         LayerOp::Combine(c) => vec![c.input],
-        LayerOp::Ntuple(_) | LayerOp::Literal(_) => vec![],
+        LayerOp::Ntuple(_) | LayerOp::Literal(_) | LayerOp::Stored(_) => vec![],
         LayerOp::Rearrange(r) => r.inputs.clone(),
         LayerOp::Reshape(r) => vec![r.input],
         LayerOp::MatMul(m) => vec![m.a, m.b],

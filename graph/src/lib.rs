@@ -35,7 +35,8 @@ pub mod testing;
 
 pub use convert::{grid_from_proto, grid_to_proto};
 pub use graph::{
-    Blockwise, ChunkHistogram, ChunkReduce, Combine, Graph, Layer, LayerOp, MAX_TASKS, layer_inputs,
+    Blockwise, ChunkHistogram, ChunkReduce, Combine, Graph, Layer, LayerOp, MAX_TASKS, Stored,
+    layer_inputs,
 };
 pub use grid::{ChunkGrid, MAX_NDIM};
 pub use layout::{AxisMap, Compress, Literal, Rearrange, Reshape, sliced_chunks};
