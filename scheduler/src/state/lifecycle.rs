@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 
-use super::placement;
 use super::tasks::{GraphState, NO_WORKER, TaskState};
 use super::{Command, Ctx, Finished, GraphId, GraphStatus, TaskFailure, TaskRef};
+use super::{placement, stored};
 
 /// Applies a worker's finished reports.
 pub(crate) fn tasks_finished(
@@ -68,6 +68,10 @@ pub(crate) fn finish(
 /// Consequences of a result entering memory: the graph may finish, dependents may become
 /// ready, and inputs (or the result itself) may no longer be needed.
 fn entered_memory(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
+    if !ctx.stored_waiters.is_empty() {
+        let task = g.task_id(idx);
+        stored::source_ready(ctx, TaskRef { graph: g.id, task });
+    }
     if g.is_output(idx) {
         g.outputs_in_memory += 1;
         if g.status == GraphStatus::Running && g.outputs_in_memory == g.outputs_total {
@@ -153,6 +157,7 @@ pub(crate) fn fail_graph(ctx: &mut Ctx, g: &mut GraphState, failure: TaskFailure
     if !g.live() {
         return;
     }
+    stored::source_gone(ctx, g.id);
     ctx.notices.push(Command::GraphFailed {
         graph: g.id,
         error: failure.clone(),
@@ -178,6 +183,7 @@ pub(crate) fn fail_graph(ctx: &mut Ctx, g: &mut GraphState, failure: TaskFailure
 /// its processing tasks no longer count as load. Later reports about it are answered
 /// with a Release.
 pub(crate) fn forget_graph(ctx: &mut Ctx, g: &mut GraphState) {
+    stored::source_gone(ctx, g.id);
     for idx in 0..g.tasks.len() as u32 {
         match g.tasks[idx as usize].state {
             TaskState::Memory => release_result(ctx, g, idx),

@@ -13,6 +13,7 @@
 //! - `placement`: the root-task queue and locality-first placement;
 //! - `stealing`: work stealing with a retract handshake;
 //! - `retirement`: graceful retirement (results moved first, nothing recomputed);
+//! - `stored`: tasks reading another graph's kept results (persisted arrays);
 //! - [`sim`]: a simulated cluster that drives the state machine in tests and benchmarks.
 //!
 //! For scaling, [`SchedulerState::load`] summarizes the work ([`ClusterLoad`], the input of
@@ -25,6 +26,7 @@ mod recovery;
 mod retirement;
 pub mod sim;
 mod stealing;
+mod stored;
 mod tasks;
 mod workers;
 
@@ -316,6 +318,13 @@ pub(crate) struct Ctx {
     pub retire_waits: bool,
     /// Retirement passes so far (to drop stale `replicating` entries).
     pub retire_pass: u64,
+    /// Tasks reading another graph's result, to run or to register as waiting
+    /// (`stored::settle`).
+    pub stored_pending: Vec<TaskKey>,
+    /// Reading tasks waiting for their source result, by source.
+    pub stored_waiters: HashMap<TaskRef, Vec<TaskKey>>,
+    /// Graphs failed or forgotten in this batch: graphs reading them fail.
+    pub stored_gone: Vec<GraphId>,
     bufs: Vec<Vec<TaskId>>,
 }
 
@@ -355,6 +364,9 @@ impl SchedulerState {
                 retire_dirty: false,
                 retire_waits: false,
                 retire_pass: 0,
+                stored_pending: Vec::new(),
+                stored_waiters: HashMap::new(),
+                stored_gone: Vec::new(),
                 bufs: Vec::new(),
             },
             graphs: HashMap::new(),
@@ -370,6 +382,7 @@ impl SchedulerState {
         for event in events {
             self.apply(event);
         }
+        stored::settle(&mut self.ctx, &mut self.graphs);
         placement::place_unplaced(&mut self.ctx, &mut self.graphs);
         placement::fill_roots(&mut self.ctx, &mut self.graphs, &self.order);
         if self.ctx.config.work_stealing {
@@ -431,6 +444,7 @@ impl SchedulerState {
                 let g = GraphState::new(graph, seq, def, &mut self.ctx);
                 self.graphs.insert(graph, g);
                 self.order.insert(seq, graph);
+                stored::check_sources(&mut self.ctx, &mut self.graphs, graph);
             }
             Event::GraphReleased { graph } => {
                 if let Some(mut g) = self.graphs.remove(&graph) {
@@ -688,6 +702,22 @@ impl SchedulerState {
                             e.0 += t.nbytes;
                             e.1 += 1;
                         }
+                    }
+                    TaskState::Waiting if g.def.stored_source(id).is_some() => {
+                        let (graph, task) = g.def.stored_source(id).unwrap();
+                        let source = TaskRef { graph, task };
+                        assert_eq!(t.missing, 1, "{id:?} of graph {}", g.id);
+                        assert!(
+                            stored::is_waiting_for(&self.ctx, source, g.key(idx)),
+                            "{id:?} of graph {} waits for {source:?} unregistered",
+                            g.id
+                        );
+                        assert_ne!(
+                            self.task_state(source),
+                            Some(TaskState::Memory),
+                            "{id:?} of graph {} waits for a source in memory",
+                            g.id
+                        );
                     }
                     TaskState::Waiting => {
                         inputs.clear();

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use super::lifecycle::{drop_holders, fail_graph};
 use super::placement::{detach, place_now};
+use super::stored;
 use super::tasks::{GraphState, NO_WORKER, TaskState};
 use super::{Ctx, GraphId, TaskFailure, TaskKey, TaskRef, WorkerId};
 
@@ -75,6 +76,11 @@ pub(crate) fn rerun(ctx: &mut Ctx, g: &mut GraphState, start: u32) {
         let state = g.tasks[x as usize].state;
         if x != start && state != TaskState::Released {
             continue; // already on its way (reached twice through a diamond)
+        }
+        if g.def.stored_source(g.task_id(x)).is_some() {
+            // Its input is another graph's: looked at once the batch is applied.
+            stored::defer(ctx, g, x);
+            continue;
         }
         if g.is_root(x) {
             place_now(ctx, g, x);
@@ -203,6 +209,7 @@ pub(crate) fn input_missing(
         return;
     };
     if input.graph != task.graph {
+        stored::input_missing(ctx, graphs, slot, task, input);
         return;
     }
     let Some(g) = graphs.get_mut(&task.graph) else {

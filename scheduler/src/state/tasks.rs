@@ -128,7 +128,9 @@ impl GraphState {
         let mut inputs = ctx.take_buf();
         for (l, layer) in def.layers().iter().enumerate() {
             let lid = l as u32;
-            let root = layer_inputs(&layer.op).is_empty();
+            // Tasks reading another graph's results wait for them (`stored`).
+            let stored = matches!(layer.op, kaon_graph::LayerOp::Stored(_));
+            let root = !stored && layer_inputs(&layer.op).is_empty();
             let output = def.is_output(lid);
             let count = def.layer_tasks(lid);
             let offset = def.task_index(TaskId {
@@ -165,6 +167,13 @@ impl GraphState {
                     inputs.clear();
                     def.inputs_of(TaskId { layer: lid, chunk }, &mut inputs);
                     missing = inputs.len() as u32;
+                }
+                if stored {
+                    missing = 1;
+                    ctx.stored_pending.push(TaskKey {
+                        graph: id,
+                        idx: (offset + chunk) as u32,
+                    });
                 }
                 // A chunk that reads nothing (an empty slice of an array) starts ready.
                 let ready = root || missing == 0;

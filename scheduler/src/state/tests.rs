@@ -1653,3 +1653,224 @@ fn a_task_that_reads_nothing_starts_ready() {
     assert!(sim.finished(1));
     assert_eq!(run_count(&sim, t(1, 1, 0)), 1);
 }
+
+// ---------------------------------------------------------------- persisted arrays
+
+/// `ones((n,), chunks=1)`: n one-element output tasks.
+fn ones_graph(n: u64) -> Graph {
+    use kaon_graph::{Blockwise, ChunkGrid, Instr, Layer, LayerOp, Program};
+    let mut program = Program::default();
+    program.push(Instr::Const(1.0));
+    let layer = Layer {
+        name: "ones".into(),
+        op: LayerOp::Blockwise(Blockwise {
+            domain: ChunkGrid::regular(&[n], &[1]).unwrap(),
+            inputs: vec![],
+            program,
+            reduce: None,
+            histogram: None,
+        }),
+    };
+    Graph::new(vec![layer], vec![0]).unwrap()
+}
+
+/// `2 * x` where x is layer 0 of graph `source`, persisted with chunks `chunks`.
+fn reader_graph(source: GraphId, shape: u64, chunk: u64) -> Graph {
+    use kaon_graph::{BinaryOp, Blockwise, ChunkGrid, Instr, Layer, LayerOp, Program, Stored};
+    let grid = ChunkGrid::regular(&[shape], &[chunk]).unwrap();
+    let mut program = Program::default();
+    let x = program.push(Instr::Input(0));
+    let two = program.push(Instr::Const(2.0));
+    program.push(Instr::Binary(BinaryOp::Mul, x, two));
+    let layers = vec![
+        Layer {
+            name: "persisted".into(),
+            op: LayerOp::Stored(Stored {
+                graph: source,
+                layer: 0,
+                grid: grid.clone(),
+            }),
+        },
+        Layer {
+            name: "mul".into(),
+            op: LayerOp::Blockwise(Blockwise {
+                domain: grid,
+                inputs: vec![0],
+                program,
+                reduce: None,
+                histogram: None,
+            }),
+        },
+    ];
+    Graph::new(layers, vec![1]).unwrap()
+}
+
+#[test]
+fn a_persisted_result_is_read_where_it_is_held_and_not_computed_again() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.add_worker(1, 1);
+    sim.add_worker(2, 1);
+    sim.submit(1, Arc::new(ones_graph(6)));
+    assert!(sim.run(1000));
+    assert!(sim.finished(1));
+    sim.submit(2, Arc::new(reader_graph(1, 6, 1)));
+    assert!(sim.run(1000));
+    assert!(sim.finished(2));
+    for chunk in 0..6 {
+        assert_eq!(run_count(&sim, t(1, 0, chunk)), 1, "source chunk {chunk}");
+        let source_at = sim.runs()[run_index(&sim, t(1, 0, chunk))].worker;
+        let read_at = sim.runs()[run_index(&sim, t(2, 0, chunk))].worker;
+        assert_eq!(
+            read_at, source_at,
+            "chunk {chunk} read away from its holder"
+        );
+        assert_eq!(sim.stats().inputs_missing, 0);
+    }
+    // The source graph keeps its results; the reader's own inputs were released.
+    assert!(sim.state().result_holders(1).is_some());
+    assert_eq!(
+        sim.state().task_state(t(2, 0, 0)),
+        Some(TaskState::Released)
+    );
+}
+
+#[test]
+fn a_reader_submitted_while_its_source_runs_waits_for_each_chunk() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.add_worker(1, 2);
+    sim.submit(1, Arc::new(ones_graph(8)));
+    sim.submit(2, Arc::new(reader_graph(1, 8, 1)));
+    assert!(sim.run(1000));
+    assert!(sim.finished(1) && sim.finished(2));
+    for chunk in 0..8 {
+        let source = &sim.runs()[run_index(&sim, t(1, 0, chunk))];
+        let read = &sim.runs()[run_index(&sim, t(2, 0, chunk))];
+        assert!(
+            read.start_us >= source.end_us,
+            "chunk {chunk} read before it existed"
+        );
+        assert_eq!(run_count(&sim, t(2, 0, chunk)), 1);
+    }
+}
+
+#[test]
+fn a_source_that_cannot_be_fetched_is_computed_again_and_then_read() {
+    let mut s = SchedulerState::new(Config::default());
+    let mut out = Vec::new();
+    s.handle([join(1, 1), submit(1, ones_graph(1))], &mut out);
+    assert_eq!(assigned_tasks(&out, 1), vec![t(1, 0, 0)]);
+    out.clear();
+    s.handle([finished(1, &[(t(1, 0, 0), 8)], 10)], &mut out);
+    assert!(out.contains(&Command::GraphFinished { graph: 1 }));
+    out.clear();
+    s.handle([submit(2, reader_graph(1, 1, 1))], &mut out);
+    let a = &assigns(&out)[&1];
+    assert_eq!(a[0].task, t(2, 0, 0));
+    assert_eq!(a[0].inputs, vec![(t(1, 0, 0), vec![1])]);
+    s.check_invariants();
+    out.clear();
+    s.handle(
+        [Event::InputMissing {
+            worker: 1,
+            task: t(2, 0, 0),
+            input: t(1, 0, 0),
+        }],
+        &mut out,
+    );
+    s.check_invariants();
+    // The holder is told to drop the copy it could not serve, the source runs again,
+    // and the reader waits for it.
+    assert_eq!(releases(&out)[&1], vec![t(1, 0, 0)]);
+    assert_eq!(assigned_tasks(&out, 1), vec![t(1, 0, 0)]);
+    assert_eq!(s.task_state(t(2, 0, 0)), Some(TaskState::Waiting));
+    out.clear();
+    s.handle([finished(1, &[(t(1, 0, 0), 8)], 10)], &mut out);
+    s.check_invariants();
+    assert_eq!(assigned_tasks(&out, 1), vec![t(2, 0, 0)]);
+}
+
+#[test]
+fn a_lost_source_is_recomputed_for_its_reader() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.record_runs();
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(ones_graph(4)));
+    assert!(sim.run(1000));
+    sim.add_worker(2, 1);
+    sim.submit(2, Arc::new(reader_graph(1, 4, 1)));
+    sim.kill_worker(1);
+    assert!(sim.run(1000));
+    assert!(sim.finished(1) && sim.finished(2));
+    for chunk in 0..4 {
+        assert_eq!(run_count(&sim, t(1, 0, chunk)), 2, "chunk {chunk}");
+        assert!(sim.holds(2, t(1, 0, chunk)));
+    }
+}
+
+#[test]
+fn readers_fail_when_their_source_fails_or_is_released() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    sim.fail_task(t(1, 0, 2), "boom");
+    sim.submit(1, Arc::new(ones_graph(4)));
+    sim.submit(2, Arc::new(reader_graph(1, 4, 1)));
+    assert!(sim.run(1000));
+    let f = sim.failure(2).expect("the reader failed");
+    assert_eq!(f.key, "('persisted', 0)");
+    assert!(
+        f.message.contains("reads graph 1, which failed"),
+        "{}",
+        f.message
+    );
+    assert!(f.message.contains("boom"), "{}", f.message);
+
+    // Released while a reader waits for it.
+    sim.pause_worker(1, true);
+    sim.submit(3, Arc::new(ones_graph(2)));
+    sim.submit(4, Arc::new(reader_graph(3, 2, 1)));
+    sim.step();
+    sim.release_graph(3);
+    sim.pause_worker(1, false);
+    assert!(sim.run(1000));
+    let f = sim.failure(4).expect("the reader failed");
+    assert!(
+        f.message.contains("reads graph 3, which was released"),
+        "{}",
+        f.message
+    );
+    // The cluster goes on serving other graphs.
+    sim.submit(5, Arc::new(ones_graph(3)));
+    sim.submit(6, Arc::new(reader_graph(5, 3, 1)));
+    assert!(sim.run(1000));
+    assert!(sim.finished(6));
+}
+
+#[test]
+fn bad_references_fail_the_reading_graph_at_once_naming_what_is_wrong() {
+    let mut sim = SimCluster::new(Config::default());
+    sim.add_worker(1, 1);
+    sim.submit(1, Arc::new(ones_graph(4)));
+    assert!(sim.run(1000));
+    let cases = [
+        (10, reader_graph(99, 4, 1), "graph 99 is not known"),
+        (
+            11,
+            reader_graph(1, 4, 2),
+            "its chunks are [[1, 1, 1, 1]], not [[2, 2]]",
+        ),
+        (12, reader_graph(12, 4, 1), "it names its own graph"),
+        (13, reader_graph(2, 4, 1), "graph 2 is not known"),
+    ];
+    for (id, def, expected) in cases {
+        sim.submit(id, Arc::new(def));
+        assert!(sim.run(1000));
+        let f = sim
+            .failure(id)
+            .unwrap_or_else(|| panic!("graph {id} did not fail"));
+        assert!(f.message.contains(expected), "graph {id}: {}", f.message);
+        assert_eq!(f.key, "('persisted', 0)");
+    }
+    assert!(sim.finished(1));
+}

@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use kaon_graph::TaskId;
+
 use super::tasks::{GraphState, TaskState};
 use super::{Assignment, Command, Config, GraphId, TaskKey, TaskRef, WorkerId};
 
@@ -270,26 +272,41 @@ impl Workers {
                         continue; // moved or cancelled within the batch
                     }
                     let task = g.task_id(k.idx);
-                    inputs_buf.clear();
-                    g.def.inputs_of(task, &mut inputs_buf);
-                    let inputs = inputs_buf
-                        .iter()
-                        .map(|&i| {
-                            let t = &g.tasks[g.def.task_index(i) as usize];
-                            let holders = if t.state == TaskState::Memory {
-                                t.holders.iter().map(|&s| ids[s as usize]).collect()
-                            } else {
-                                Vec::new()
-                            };
-                            (
-                                TaskRef {
+                    let held_by = |g: &GraphState, i: TaskId| -> Vec<WorkerId> {
+                        let t = &g.tasks[g.def.task_index(i) as usize];
+                        if t.state == TaskState::Memory {
+                            t.holders.iter().map(|&s| ids[s as usize]).collect()
+                        } else {
+                            Vec::new()
+                        }
+                    };
+                    let inputs = if let Some((graph, source)) = g.def.stored_source(task) {
+                        // A persisted array's chunk reads a result of another graph.
+                        let holders = graphs
+                            .get(&graph)
+                            .filter(|s| s.def.contains(source))
+                            .map_or_else(Vec::new, |s| held_by(s, source));
+                        vec![(
+                            TaskRef {
+                                graph,
+                                task: source,
+                            },
+                            holders,
+                        )]
+                    } else {
+                        inputs_buf.clear();
+                        g.def.inputs_of(task, &mut inputs_buf);
+                        inputs_buf
+                            .iter()
+                            .map(|&i| {
+                                let task = TaskRef {
                                     graph: k.graph,
                                     task: i,
-                                },
-                                holders,
-                            )
-                        })
-                        .collect();
+                                };
+                                (task, held_by(g, i))
+                            })
+                            .collect()
+                    };
                     tasks.push(Assignment {
                         task: TaskRef {
                             graph: k.graph,

@@ -1,0 +1,267 @@
+//! Tasks that read another graph's kept results (persisted arrays, [`kaon_graph::Stored`]):
+//! the reference checked when the graph arrives, the wait for the source result, and the
+//! readers failed when their source graph fails or is forgotten.
+//!
+//! A reading task starts waiting with one missing input. Deciding whether it can run needs
+//! both graphs, so transitions that make it runnable only queue it in
+//! [`Ctx::stored_pending`]; [`settle`] places it (on a worker holding the source, when one
+//! is open) or registers it in [`Ctx::stored_waiters`] until the source enters memory.
+
+use std::collections::HashMap;
+
+use kaon_graph::LayerOp;
+use smallvec::SmallVec;
+
+use super::lifecycle::{drop_holders, fail_graph};
+use super::placement::{assign_task, detach, place_now};
+use super::recovery::{mark_lost, needed, rerun};
+use super::tasks::{GraphState, TaskState};
+use super::{Ctx, GraphId, GraphStatus, TaskFailure, TaskKey, TaskRef};
+
+/// Checks a new graph's references to other graphs' results; a bad one fails the graph
+/// with a message naming the graph and layer it names.
+pub(crate) fn check_sources(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, id: GraphId) {
+    let Some(n) = graphs.get(&id) else { return };
+    let mut failure = None;
+    for (l, layer) in n.def.layers().iter().enumerate() {
+        let LayerOp::Stored(st) = &layer.op else {
+            continue;
+        };
+        let problem = if st.graph == id {
+            Some("it names its own graph".to_string())
+        } else {
+            match graphs.get(&st.graph) {
+                None => Some(format!(
+                    "graph {} is not known to the scheduler (never submitted, or released)",
+                    st.graph
+                )),
+                Some(g) => source_problem(g, st),
+            }
+        };
+        if let Some(message) = problem {
+            let key = n.def.task_key(kaon_graph::TaskId {
+                layer: l as u32,
+                chunk: 0,
+            });
+            failure = Some(TaskFailure {
+                message: format!(
+                    "layer {l} reads layer {} of graph {}, but {message}",
+                    st.layer, st.graph
+                ),
+                key,
+                worker: None,
+            });
+            break;
+        }
+    }
+    if let Some(failure) = failure {
+        let n = graphs.get_mut(&id).expect("checked above");
+        fail_graph(ctx, n, failure);
+    }
+}
+
+/// Why `g` cannot serve as the source of `st`, if it cannot.
+fn source_problem(g: &GraphState, st: &kaon_graph::Stored) -> Option<String> {
+    if let GraphStatus::Failed(f) = &g.status {
+        return Some(format!("that graph failed (task {}: {})", f.key, f.message));
+    }
+    let layers = g.def.layers().len();
+    if st.layer as usize >= layers {
+        return Some(format!("that graph has {layers} layers"));
+    }
+    if !g.def.is_output(st.layer) {
+        return Some(format!(
+            "'{}' is not one of that graph's outputs, so its results are not kept",
+            g.def.layer(st.layer).name
+        ));
+    }
+    let grid = g.def.grid(st.layer);
+    if *grid != st.grid {
+        return Some(format!(
+            "its chunks are {:?}, not {:?}",
+            grid.chunks(),
+            st.grid.chunks()
+        ));
+    }
+    None
+}
+
+/// Queues a reading task (waiting, or released or ready and to run again) to be placed
+/// by [`settle`].
+pub(crate) fn defer(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
+    if g.tasks[idx as usize].state != TaskState::Waiting {
+        g.set_state(idx, TaskState::Waiting, &mut ctx.transitions);
+    }
+    g.tasks[idx as usize].missing = 1;
+    ctx.stored_pending.push(g.key(idx));
+}
+
+/// A result entered memory: readers waiting for it are queued for [`settle`].
+pub(crate) fn source_ready(ctx: &mut Ctx, source: TaskRef) {
+    if let Some(readers) = ctx.stored_waiters.remove(&source) {
+        ctx.stored_pending.extend(readers);
+    }
+}
+
+/// Notes a graph that failed or was forgotten: [`settle`] fails the graphs still reading it.
+pub(crate) fn source_gone(ctx: &mut Ctx, graph: GraphId) {
+    ctx.stored_gone.push(graph);
+}
+
+/// Applies what the batch's events left queued: graphs reading a failed or forgotten graph
+/// fail, and queued readers run or wait for their source.
+pub(crate) fn settle(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>) {
+    loop {
+        let gone = std::mem::take(&mut ctx.stored_gone);
+        let pending = std::mem::take(&mut ctx.stored_pending);
+        if gone.is_empty() && pending.is_empty() {
+            return;
+        }
+        for id in gone {
+            fail_readers(ctx, graphs, id);
+        }
+        for key in pending {
+            place_or_wait(ctx, graphs, key);
+        }
+    }
+}
+
+/// Fails every live graph with a reading task of graph `id` that has not produced its
+/// result yet.
+fn fail_readers(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, id: GraphId) {
+    ctx.stored_waiters.retain(|source, _| source.graph != id);
+    let why = match graphs.get(&id).map(|g| &g.status) {
+        Some(GraphStatus::Failed(f)) => format!("failed (task {}: {})", f.key, f.message),
+        _ => "was released (a persisted array must stay referenced while it is read)".into(),
+    };
+    let mut readers: Vec<(GraphId, TaskFailure)> = Vec::new();
+    for n in graphs.values() {
+        if n.id == id || !n.live() {
+            continue;
+        }
+        for (l, layer) in n.def.layers().iter().enumerate() {
+            let LayerOp::Stored(st) = &layer.op else {
+                continue;
+            };
+            let c = &n.layers[l].counts;
+            let unfinished = c[TaskState::Waiting as usize]
+                + c[TaskState::Ready as usize]
+                + c[TaskState::Processing as usize];
+            if st.graph == id && unfinished > 0 {
+                let key = n.def.task_key(kaon_graph::TaskId {
+                    layer: l as u32,
+                    chunk: 0,
+                });
+                let message = format!("layer {l} reads graph {id}, which {why}");
+                readers.push((
+                    n.id,
+                    TaskFailure {
+                        key,
+                        message,
+                        worker: None,
+                    },
+                ));
+                break;
+            }
+        }
+    }
+    for (n, failure) in readers {
+        if let Some(n) = graphs.get_mut(&n) {
+            fail_graph(ctx, n, failure);
+        }
+    }
+}
+
+/// A queued reading task: runs where its source is held, or waits for the source.
+fn place_or_wait(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, key: TaskKey) {
+    let Some(n) = graphs.get(&key.graph) else {
+        return;
+    };
+    if !n.live() || n.tasks[key.idx as usize].state != TaskState::Waiting {
+        return; // failed, or already on its way
+    }
+    let task = n.task_id(key.idx);
+    let Some((graph, source)) = n.def.stored_source(task) else {
+        return;
+    };
+    let source = TaskRef {
+        graph,
+        task: source,
+    };
+    let holders: Option<SmallVec<[u32; 2]>> = match graphs.get(&graph) {
+        Some(g) if g.live() => {
+            let Some(si) = g.index_of(source.task) else {
+                return; // checked on submission
+            };
+            let s = &g.tasks[si as usize];
+            (s.state == TaskState::Memory).then(|| s.holders.clone())
+        }
+        _ => {
+            // Forgotten or failed before this reader needed it again.
+            source_gone(ctx, graph);
+            return;
+        }
+    };
+    let Some(holders) = holders else {
+        ctx.stored_waiters.entry(source).or_default().push(key);
+        return;
+    };
+    let near = holders
+        .iter()
+        .copied()
+        .filter(|&s| ctx.workers.get(s).open())
+        .min_by(|&a, &b| {
+            let (a, b) = (ctx.workers.get(a), ctx.workers.get(b));
+            a.occupancy().total_cmp(&b.occupancy())
+        });
+    let n = graphs.get_mut(&key.graph).expect("looked up above");
+    match near {
+        Some(slot) => assign_task(ctx, n, key.idx, slot),
+        // No open holder: the least busy worker fetches it.
+        None => place_now(ctx, n, key.idx),
+    }
+}
+
+/// A worker could fetch a reading task's source from none of the holders it was given:
+/// they are not trusted with it any more, the source graph computes it again (it is an
+/// output there), and the reader waits for it. No death is counted.
+pub(crate) fn input_missing(
+    ctx: &mut Ctx,
+    graphs: &mut HashMap<GraphId, GraphState>,
+    slot: u32,
+    task: TaskRef,
+    input: TaskRef,
+) {
+    let Some(n) = graphs.get(&task.graph) else {
+        return;
+    };
+    let Some(idx) = n.index_of(task.task) else {
+        return;
+    };
+    if !n.is_processing_on(idx, slot)
+        || n.def.stored_source(task.task) != Some((input.graph, input.task))
+    {
+        return; // stale, or not what the task reads
+    }
+    if let Some(g) = graphs.get_mut(&input.graph)
+        && let Some(si) = g.index_of(input.task)
+        && g.tasks[si as usize].state == TaskState::Memory
+    {
+        drop_holders(ctx, g, si);
+        mark_lost(ctx, g, si);
+        if g.live() && needed(ctx, g, si) {
+            rerun(ctx, g, si);
+        }
+    }
+    let n = graphs.get_mut(&task.graph).expect("looked up above");
+    detach(ctx, n, idx);
+    defer(ctx, n, idx);
+}
+
+/// Whether a waiting reading task is registered for its source (invariant checks).
+#[cfg(test)]
+pub(crate) fn is_waiting_for(ctx: &Ctx, source: TaskRef, reader: TaskKey) -> bool {
+    ctx.stored_waiters
+        .get(&source)
+        .is_some_and(|v| v.contains(&reader))
+}
