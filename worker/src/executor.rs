@@ -43,7 +43,7 @@ pub(crate) enum ExecMsg {
 /// One task's run on the kernel pool.
 pub(crate) struct Ran {
     task: TaskRef,
-    result: Result<Chunk, String>,
+    result: Result<Arc<Chunk>, String>,
     duration: Duration,
     start_unix_us: u64,
     thread: u32,
@@ -321,7 +321,7 @@ impl Executor {
                     let nbytes = chunk.nbytes() as u64;
                     // A graph forgotten while its task ran keeps nothing.
                     let stored = if self.graphs.contains_key(&task.graph) {
-                        store.insert(key_of(&task), Arc::new(chunk))
+                        store.insert(key_of(&task), chunk)
                     } else {
                         Ok(())
                     };
@@ -447,8 +447,14 @@ impl Executor {
                         let start_unix_us = unix_us();
                         let start = Instant::now();
                         let refs: Vec<&Chunk> = job.inputs.iter().map(|c| &**c).collect();
-                        let result = kaon_kernels::run_task(&job.graph, job.id, &refs, &options)
-                            .map_err(|e| e.to_string());
+                        let result = if job.graph.stored_source(job.id).is_some() {
+                            // A persisted array's chunk: the same bytes under a second key.
+                            Ok(job.inputs[0].clone())
+                        } else {
+                            kaon_kernels::run_task(&job.graph, job.id, &refs, &options)
+                                .map(Arc::new)
+                                .map_err(|e| e.to_string())
+                        };
                         Ran {
                             task: job.task,
                             result,
@@ -518,20 +524,25 @@ impl Executor {
         graph: &Graph,
         p: &Pending,
     ) -> Result<Vec<Arc<Chunk>>, (TaskRef, String)> {
-        let mut ids = Vec::new();
-        graph.inputs_of(
-            TaskId {
-                layer: p.task.layer,
-                chunk: p.task.chunk,
-            },
-            &mut ids,
-        );
+        let task = TaskId {
+            layer: p.task.layer,
+            chunk: p.task.chunk,
+        };
+        // A persisted array's chunk reads one result of another graph.
+        let ids: Vec<(u64, TaskId)> = match graph.stored_source(task) {
+            Some(source) => vec![source],
+            None => {
+                let mut ids = Vec::new();
+                graph.inputs_of(task, &mut ids);
+                ids.into_iter().map(|id| (p.task.graph, id)).collect()
+            }
+        };
         let mut store = self.store.lock().unwrap();
         ids.iter()
-            .map(|id| {
-                let key = (p.task.graph, id.layer, id.chunk);
+            .map(|&(g, id)| {
+                let key = (g, id.layer, id.chunk);
                 let input = TaskRef {
-                    graph: p.task.graph,
+                    graph: g,
                     layer: id.layer,
                     chunk: id.chunk,
                 };
@@ -542,7 +553,14 @@ impl Executor {
                     Ok(Some(c)) => Ok(c),
                     Ok(None) => Err((
                         input,
-                        format!("input {} is not held here", graph.task_key(*id)),
+                        if g == p.task.graph {
+                            format!("input {} is not held here", graph.task_key(id))
+                        } else {
+                            format!(
+                                "input (chunk {} of layer {} of graph {g}) is not held here",
+                                id.chunk, id.layer
+                            )
+                        },
                     )),
                     Err(e) => Err((input, format!("cannot read spilled input: {e}"))),
                 }

@@ -102,7 +102,8 @@ pub fn run_rearrange(
     Ok(Chunk::f64(shape, out))
 }
 
-/// One chunk of a reshape layer: the input chunk's values with the output's shape.
+/// One chunk of a reshape layer (or of a persisted array: see [`kaon_graph::Stored`]): the
+/// input chunk's values with the output's shape.
 pub fn run_reshape(graph: &Graph, task: TaskId, inputs: &[&Chunk]) -> Result<Chunk, KernelError> {
     let (_, values) = check_inputs(graph, task, inputs)?;
     let grid = graph.grid(task.layer);

@@ -331,7 +331,8 @@ pub fn run_task(
         LayerOp::Combine(c) => run_combine(graph, task, c, inputs),
         LayerOp::Ntuple(scan) => ntuple::run_scan(graph, task, scan, inputs),
         LayerOp::Rearrange(r) => layout::run_rearrange(graph, task, r, inputs),
-        LayerOp::Reshape(_) => layout::run_reshape(graph, task, inputs),
+        // A persisted chunk is copied as it is (workers alias it instead, see kaon-worker).
+        LayerOp::Reshape(_) | LayerOp::Stored(_) => layout::run_reshape(graph, task, inputs),
         LayerOp::Literal(l) => layout::run_literal(graph, task, l),
         LayerOp::MatMul(m) => linalg::run_matmul(graph, task, m, inputs),
         LayerOp::Scan(sc) => linalg::run_scan(graph, task, sc, inputs),
@@ -386,6 +387,10 @@ fn check_inputs<'a>(
 ) -> Result<(Vec<TaskId>, Vec<&'a [f64]>), KernelError> {
     let mut deps = Vec::new();
     graph.inputs_of(task, &mut deps);
+    if graph.stored_source(task).is_some() {
+        // The same chunk of an equal grid in another graph: shaped like this task's.
+        deps.push(task);
+    }
     if deps.len() != inputs.len() {
         return Err(KernelError::InputCount {
             task: graph.task_key(task),
