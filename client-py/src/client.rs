@@ -10,7 +10,7 @@
 use crate::array::ArrayHandle;
 use crate::errors::{client_error, kaon_error, memory_error, task_failed};
 use crate::{SIGNAL_POLL, runtime, wait_for};
-use kaon_client::array::{Output, lower};
+use kaon_client::array::{Keep, Output, lower};
 use kaon_client::{ClientError, GraphHandle};
 use kaon_graph::{Graph, LayerId};
 use kaon_proto::auth::{AddToken, Authed};
@@ -18,7 +18,7 @@ use kaon_proto::data::RawChunk;
 use kaon_proto::scheduler_client::SchedulerClient;
 use kaon_proto::{ClusterInfoRequest, Dtype, GraphProgress, LocateResultsRequest};
 use numpy::PyArray1;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 use std::collections::HashMap;
@@ -440,6 +440,30 @@ impl Job {
     #[getter]
     fn noutputs(&self) -> usize {
         self.outputs.len()
+    }
+
+    /// Output `index` (the array `array` submitted in that place) as the results the
+    /// cluster keeps of it: expressions on the returned array read them instead of
+    /// computing them again. `keep` (whose finalizer releases the graph) lives as long as
+    /// any of those expressions.
+    fn persisted(
+        &self,
+        index: usize,
+        array: PyRef<'_, ArrayHandle>,
+        keep: Py<PyAny>,
+    ) -> PyResult<ArrayHandle> {
+        let output = self.outputs.get(index).ok_or_else(|| {
+            PyIndexError::new_err(format!(
+                "graph {} has {} outputs, not {}",
+                self.handle.id,
+                self.outputs.len(),
+                index + 1
+            ))
+        })?;
+        let keep = Keep(Arc::new(keep));
+        Ok(ArrayHandle {
+            inner: array.inner.stored(self.handle.id, output.layer, keep),
+        })
     }
 }
 

@@ -326,3 +326,49 @@ def test_waiting_for_a_computation_does_not_burn_cpu(client):
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     assert wall > 0.3, "the computation was too short to tell"
     assert cpu < 0.25 * wall, (cpu, wall)  # the workers are other processes
+
+
+def test_expressions_on_a_persisted_array_read_its_kept_chunks(client):
+    x = ka.random.random((3000, 2000), chunks=(500, 500), seed=21)
+    xv = x.compute()
+    p = client.persist(ka.sin(x) * 2)
+    # Built at once, while the persisted graph may still run: its tasks wait for it.
+    later = [(p + 1).sum(axis=0), p.max(), p[::7, 3]]
+    tasks, layers = later[0]._h.graph_summary()
+    assert layers[0] == "persisted", layers
+    assert not any("random" in name or "sin" in name for name in layers), layers
+    assert tasks < x.npartitions * 3
+    s, m, col = client.gather(client.compute(later))
+    # Fetching the persisted array itself keeps it on the cluster for the next reader.
+    pv = p.compute()
+    np.testing.assert_allclose(pv, np.sin(xv) * 2, rtol=1e-15)
+    np.testing.assert_allclose(s, (pv + 1).sum(axis=0), rtol=1e-12)
+    assert m == pv.max()
+    np.testing.assert_array_equal(col, pv[::7, 3])
+    np.testing.assert_array_equal((p - p).compute(), np.zeros_like(pv))
+    # Cancelled, its results are gone: readers fail with a message saying why, and the
+    # cluster goes on serving.
+    q = client.persist(x * 5)
+    q.compute()
+    client.cancel([q])
+    with pytest.raises(kaon.TaskError, match="released"):
+        (q + 1).compute()
+    assert (x[:1, :1] + 1).compute()[0, 0] == xv[0, 0] + 1
+
+
+def test_a_persisted_array_survives_the_loss_of_a_worker_holding_it():
+    with (
+        kaon.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cl,
+        kaon.Client(cl, set_as_default=False) as c,
+    ):
+        x = ka.random.random((4000, 1000), chunks=(250, 1000), seed=5)
+        p = c.persist(ka.arccos(x))
+        pv = c.compute(p, sync=True)
+        np.testing.assert_allclose(pv, np.arccos(c.compute(x, sync=True)), rtol=1e-15)
+        holders = {w["pid"]: w["memory"] for w in c.scheduler_info()["workers"].values()}
+        assert len(holders) == 2 and all(m > 0 for m in holders.values()), holders
+        os.kill(next(iter(holders)), signal.SIGKILL)
+        # The chunks only the dead worker held are computed again, the rest are read.
+        got = c.compute((p * 2).sum(axis=1), sync=True)
+        np.testing.assert_allclose(got, (pv * 2).sum(axis=1), rtol=1e-12)
+        np.testing.assert_array_equal(c.compute(p + 0, sync=True), pv)

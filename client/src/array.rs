@@ -9,7 +9,7 @@
 use kaon_graph::{
     AxisMap, BinaryOp, Blockwise, ChunkGrid, ChunkHistogram, ChunkReduce, Compress, DType,
     Distribution, Fault, Graph, GraphError, Instr, Layer, LayerId, LayerOp, Literal, MatMul,
-    Program, Rearrange, ReduceOp, Reshape, Scan, UnaryOp, ValueId, push_tree_reduction,
+    Program, Rearrange, ReduceOp, Reshape, Scan, Stored, UnaryOp, ValueId, push_tree_reduction,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -81,6 +81,15 @@ enum Node {
     Literal {
         values: Arc<[f64]>,
     },
+    /// The kept results of an output layer of a graph the cluster already ran (a
+    /// persisted array); `dropped` are the data axes the user's shape leaves out.
+    Stored {
+        graph: u64,
+        layer: LayerId,
+        dropped: Vec<usize>,
+        /// Held, never read: it keeps the results alive.
+        _keep: Keep,
+    },
     MatMul {
         a: Array,
         b: Array,
@@ -113,6 +122,17 @@ enum Node {
         hi: f64,
         split_every: u32,
     },
+}
+
+/// Whatever must live as long as an array reads a persisted graph's results (the handle
+/// whose drop releases them), shared by every expression built on the array.
+#[derive(Clone)]
+pub struct Keep(pub Arc<dyn std::any::Any + Send + Sync>);
+
+impl std::fmt::Debug for Keep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Keep")
+    }
 }
 
 /// A lazy, chunked, n-dimensional array of one of NumPy's dtypes ([`DType`]).
@@ -178,6 +198,20 @@ impl Array {
     /// The element type.
     pub fn dtype(&self) -> DType {
         self.dtype
+    }
+
+    /// This array as the results the cluster keeps of it: `layer` of graph `graph` is
+    /// where [`lower`] put it (its [`Output`]) when that graph was submitted. Expressions
+    /// on the returned array read those results instead of computing them again; `keep`
+    /// lives as long as any of them.
+    pub fn stored(&self, graph: u64, layer: LayerId, keep: Keep) -> Array {
+        let node = Node::Stored {
+            graph,
+            layer,
+            dropped: self.dropped_axes(),
+            _keep: keep,
+        };
+        Self::typed(node, self.grid.clone(), self.shape.clone(), self.dtype)
     }
 
     /// The same values seen as another dtype (no computation: the caller knows the
@@ -602,6 +636,7 @@ impl Array {
             | Node::Binary(_, a, _)
             | Node::Select(a, _, _) => a.dropped_axes(),
             Node::View { .. } => vec![],
+            Node::Stored { dropped, .. } => dropped.clone(),
             Node::KeepDims { input, axes } => {
                 let mut d = input.dropped_axes();
                 d.retain(|a| !axes.contains(a));
@@ -750,6 +785,14 @@ impl Lowering {
                     }),
                 )
             }
+            Node::Stored { graph, layer, .. } => self.push(
+                "persisted",
+                LayerOp::Stored(Stored {
+                    graph: *graph,
+                    layer: *layer,
+                    grid: a.grid.clone(),
+                }),
+            ),
             Node::Literal { values } => self.push(
                 "array",
                 LayerOp::Literal(Literal {
@@ -960,6 +1003,7 @@ impl Lowering {
             | Node::Rearrange { .. }
             | Node::Reshape { .. }
             | Node::Literal { .. }
+            | Node::Stored { .. }
             | Node::MatMul { .. }
             | Node::Scan { .. }
             | Node::PerChunk { .. }

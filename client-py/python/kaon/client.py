@@ -74,6 +74,9 @@ class _Job:
         self._dtypes = dtypes
         self._results: Optional[list[np.ndarray]] = None
         self._cancelled = False
+        # Persisted: the cluster keeps the results for arrays that read them, so
+        # fetching them does not release the graph (only the finalizer does).
+        self.persisted = False
         self._lock = threading.Lock()
         # Free the results on the cluster when nobody can fetch them any more.
         self._finalizer = weakref.finalize(self, job.release_soon)
@@ -146,8 +149,9 @@ class _Job:
                 self._results = [
                     _as_numpy(flat, shape, d) for (flat, shape), d in zip(fetched, dtypes)
                 ]
-                self._finalizer.detach()
-                self._job.release_soon()
+                if not self.persisted:
+                    self._finalizer.detach()
+                    self._job.release_soon()
         return self._results
 
 
@@ -579,10 +583,14 @@ class Client:
     def persist(self, collections: Any, **kwargs: Any) -> Any:
         """Starts computing arrays and returns arrays backed by the computations.
 
-        Like ``distributed.Client.persist``. ``x.compute()`` of a persisted array waits for
-        its computation and fetches the result, which it then keeps in this process.
-        Expressions built on a persisted array recompute it inside their own graph (graphs
-        cannot reference another graph's stored results yet).
+        Like ``distributed.Client.persist``: the workers keep the results, and
+        expressions built on a persisted array read them there instead of computing them
+        again (their tasks wait for chunks still being computed). ``x.compute()`` of a
+        persisted array fetches its result, which this process then keeps too. The
+        results are freed on the cluster once no array built on them is referenced any
+        more, or when the array's future is cancelled (expressions still reading them
+        then fail with :class:`kaon.TaskError`). A worker lost meanwhile costs a
+        recomputation of the chunks only it held, not the results.
 
         Parameters
         ----------
@@ -598,9 +606,16 @@ class Client:
         """
         flat = _flatten(collections)
         futures = self._submit(flat)
-        return _rebuild(
-            collections, [a if a._future is f else Array(a._h, f) for a, f in zip(flat, futures)]
-        )
+        out = []
+        for a, f in zip(flat, futures):
+            if a._future is f:
+                out.append(a)  # persisted before
+                continue
+            f._job.persisted = True
+            # The handle keeps the job (whose finalizer releases the graph) alive for
+            # as long as any expression reads the kept results.
+            out.append(Array(f._job._job.persisted(f._index, a._h, f._job), f))
+        return _rebuild(collections, out)
 
     def gather(self, futures: Any, errors: str = "raise") -> Any:
         """Waits for futures (or persisted arrays) and returns their results.

@@ -272,11 +272,12 @@ class Array:
 
     def persist(self, **kwargs: Any) -> Array:
         """Starts computing the array on the cluster and returns at once an array
-        backed by the running computation; ``compute()`` of it then waits for and
-        fetches that result (and keeps it in this process).
+        backed by the running computation, like ``dask.array.Array.persist``.
 
-        Expressions built on a persisted array recompute it as part of their own
-        graph: graphs cannot reference another graph's stored results yet.
+        The workers keep the result: expressions built on the returned array read
+        its chunks there instead of computing them again, and ``compute()`` of it
+        fetches the result (then kept in this process too). See
+        :meth:`kaon.Client.persist`.
         """
         from kaon.client import get_client
 
