@@ -225,11 +225,12 @@ def test_killing_a_worker_process_during_compute_still_gives_the_right_result():
         kaon.LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cl,
         kaon.Client(cl, set_as_default=False) as c,
     ):
-        x = ka.random.random((12000, 8000), chunks=(500, 1000), seed=2)
+        # About 1 s of work: long enough to kill a worker in the middle of it.
+        x = ka.random.random((48000, 8000), chunks=(500, 1000), seed=2)
         expr = (ka.arcsin(x) * ka.cos(x)).sum(axis=1)
         want = c.compute(expr, sync=True)
         f = c.compute(expr)
-        wait_until(lambda: f.progress()[0] > f.progress()[1] // 5, what="some progress")
+        wait_until(lambda: f.progress()[0] > f.progress()[1] // 10, what="some progress")
         busy = [w for w in c.scheduler_info()["workers"].values() if w["executing"] > 0]
         victim = (busy or list(c.scheduler_info()["workers"].values()))[0]["pid"]
         assert victim in cl.worker_pids()
@@ -319,7 +320,7 @@ def test_worker_entry_point_requires_an_address():
 
 
 def test_waiting_for_a_computation_does_not_burn_cpu(client):
-    x = ka.random.random((24000, 16000), chunks=(2000, 2000), seed=3)
+    x = ka.random.random((48000, 32000), chunks=(4000, 4000), seed=3)
     expr = (ka.arcsin(x) * ka.cos(x)).sum()
     wall, cpu = time.perf_counter(), time.process_time()
     client.compute(expr, sync=True, progress=False)
