@@ -557,38 +557,3 @@ fn truncated_and_corrupted_rntuples_never_panic() {
     }
     println!("{cases} damaged RNTuple files read without a panic");
 }
-
-/// Throughput of reading every readable field of an RNTuple cluster by cluster
-/// (opt-in: `KAON_RNTUPLE_FILE=big.root cargo test -p kaon-ntuple --release --test
-/// rntuple -- --ignored --nocapture`).
-#[test]
-#[ignore]
-fn read_throughput() {
-    let Ok(path) = std::env::var("KAON_RNTUPLE_FILE") else {
-        println!("set KAON_RNTUPLE_FILE to an RNTuple file");
-        return;
-    };
-    let tree_name = std::env::var("KAON_RNTUPLE_NAME").unwrap_or_else(|_| "nominal".into());
-    let t = RootFile::open(&path).unwrap().tree(&tree_name).unwrap();
-    let names: Vec<String> = t
-        .branches()
-        .into_iter()
-        .filter(|b| b.unsupported.is_none())
-        .map(|b| b.path)
-        .collect();
-    let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
-    let start = std::time::Instant::now();
-    let mut bytes = 0usize;
-    for c in t.clusters() {
-        let batch = t.read_many(&refs, c).unwrap();
-        bytes += batch.get_array_memory_size();
-    }
-    let s = start.elapsed().as_secs_f64();
-    println!(
-        "{path}: {} entries, {} fields, {:.3} s, {:.0} MB/s of Arrow data",
-        t.num_entries(),
-        names.len(),
-        s,
-        bytes as f64 / s / 1e6
-    );
-}
