@@ -191,6 +191,17 @@ def test_python_scalars_are_weak_and_numpy_scalars_strong(rng):
         f & x
 
 
+def test_64_bit_integers_beyond_2_53_are_refused_not_rounded():
+    exact = np.array([2**53, -(2**53), 7], dtype=np.int64)
+    np.testing.assert_array_equal(ka.from_array(exact, chunks=2).compute(), exact)
+    for big in (np.array([1, 2**53 + 1], dtype=np.int64), np.array([2**63], dtype=np.uint64)):
+        with pytest.raises(ValueError, match=r"exact up to 2\*\*53.*" + str(big.max())):
+            ka.from_array(big)
+    # Smaller integer types always fit.
+    i32 = np.array([2**31 - 1, -(2**31)], dtype=np.int32)
+    np.testing.assert_array_equal(ka.from_array(i32).compute(), i32)
+
+
 def test_integer_division_and_modulo_by_zero_give_numpys_zeros():
     x = ka.full((7, 5), 9, dtype=np.int32, chunks=3)
     z = ka.zeros_like(x)

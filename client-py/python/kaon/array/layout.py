@@ -279,6 +279,10 @@ def reshape(x: Array, shape: Any, merge_chunks: bool = True, limit: Any = None) 
     return Array(x._h.reshape([int(s) for s in shape]))
 
 
+#: The largest integer every float64 below it represents exactly.
+_EXACT_INT = 2**53
+
+
 def from_array(
     x: Any, chunks: ChunksLike = "auto", name: Any = None, asarray: Any = None, **kwargs: Any
 ) -> Array:
@@ -287,7 +291,7 @@ def from_array(
     The values travel inside the task graph (like dask's ``from_array`` of an
     in-memory array), so this is for arrays that fit in the client's memory; build
     big arrays on the cluster instead (``random``, ``arange``, ...). Kernels hold
-    values as float64, so integers beyond 2**53 lose precision.
+    values as float64, so 64-bit integers beyond 2**53 are refused.
 
     Parameters
     ----------
@@ -312,6 +316,8 @@ def from_array(
     ------
     TypeError
         For data of a dtype kaon arrays cannot hold (complex, strings, objects).
+    ValueError
+        For 64-bit integers beyond 2**53, which float64 cannot hold exactly.
 
     Examples
     --------
@@ -329,6 +335,15 @@ def from_array(
             dtype = np.dtype(np.float64)
         else:
             raise TypeError(f"kaon arrays cannot hold values of dtype {dtype}")
+    if data.dtype.kind in "iu" and data.dtype.itemsize == 8 and data.size:
+        lo, hi = int(data.min()), int(data.max())
+        if hi > _EXACT_INT or lo < -_EXACT_INT:
+            # Rounding them silently would give other numbers than NumPy.
+            raise ValueError(
+                f"kaon holds integers as float64, exact up to 2**53; this {data.dtype} "
+                f"array of shape {data.shape} holds values from {lo} to {hi} "
+                "(convert it with .astype(float) if rounding them is fine)"
+            )
     new = normalize_chunks(chunks, data.shape, dtype=dtype)
     raw = np.ascontiguousarray(data, dtype="<f8").tobytes()
     return Array(_kaon.Array.from_bytes(raw, [list(c) for c in new], dtype.name))
