@@ -113,20 +113,39 @@ impl ArrayHandle {
         let f = Ufunc::named(name)
             .ok_or_else(|| PyValueError::new_err(format!("kaon has no ufunc named {name:?}")))?;
         let mut ops = Vec::with_capacity(args.len());
+        let mut inexact: Option<f64> = None;
         for a in args {
             if let Ok(h) = a.cast::<ArrayHandle>() {
                 ops.push(Operand::Array(h.get().inner.clone()));
                 continue;
             }
             let (value, kind): (f64, String) = a.extract()?;
-            ops.push(match kind.as_str() {
+            // "!": an integer beyond 2**53, which float64 (the kernels' values) rounds.
+            let (kind, rounded) = match kind.strip_suffix('!') {
+                Some(k) => (k, true),
+                None => (kind.as_str(), false),
+            };
+            if rounded {
+                inexact.get_or_insert(value);
+            }
+            ops.push(match kind {
                 "bool" => Operand::Weak(value, ScalarKind::Bool),
                 "int" => Operand::Weak(value, ScalarKind::Int),
                 "float" => Operand::Weak(value, ScalarKind::Float),
                 other => Operand::Strong(value, dtype_named(other)?),
             });
         }
-        f.apply(&ops).map(Self::wrap).map_err(|e| err(py, e))
+        let out = f.apply(&ops).map_err(|e| err(py, e))?;
+        if let Some(v) = inexact
+            && matches!(out.dtype(), DType::I64 | DType::I32 | DType::U8)
+        {
+            return Err(PyValueError::new_err(format!(
+                "{name}: kaon holds integers as float64, exact up to 2**53, so the integer \
+                 {v:.0} cannot take part in {} arithmetic",
+                out.dtype().name()
+            )));
+        }
+        Ok(Self::wrap(out))
     }
 
     /// An int64 array of each element's index along `axis`, over explicit chunks.

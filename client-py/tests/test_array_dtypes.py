@@ -197,6 +197,21 @@ def test_64_bit_integers_beyond_2_53_are_refused_not_rounded():
     for big in (np.array([1, 2**53 + 1], dtype=np.int64), np.array([2**63], dtype=np.uint64)):
         with pytest.raises(ValueError, match=r"exact up to 2\*\*53.*" + str(big.max())):
             ka.from_array(big)
+    # Python and NumPy integers beyond 2**53 in integer results are refused too; in
+    # float results they are fine, as in NumPy.
+    x = ka.ones(3, dtype=np.int64, chunks=2)
+    for bad in (
+        lambda: x + 2**60,
+        lambda: x * np.int64(2**62),
+        lambda: ka.full(3, 2**60, chunks=2),
+        lambda: ka.arange(2**60, 2**60 + 3, chunks=2),
+        lambda: ka.random.randint(0, 2**60, size=4, chunks=2),
+    ):
+        with pytest.raises(ValueError, match=r"exact up to 2\*\*53"):
+            bad()
+    np.testing.assert_array_equal((x + 2.0**60).compute(), np.ones(3) + 2.0**60)
+    np.testing.assert_array_equal((x.astype(float) + 2**60).compute(), np.ones(3) + 2**60)
+    np.testing.assert_array_equal((x - 1 + 2**53).compute(), np.full(3, 2**53))
     # Smaller integer types always fit.
     i32 = np.array([2**31 - 1, -(2**31)], dtype=np.int32)
     np.testing.assert_array_equal(ka.from_array(i32).compute(), i32)

@@ -62,10 +62,16 @@ def check_dtype(dtype: Any) -> None:
     normalize_dtype(dtype)
 
 
+#: Integers up to this magnitude are exact in float64, the kernels' value type.
+EXACT_INT = 2**53
+
+
 def scalar_operand(value: Any) -> Optional[tuple[float, str]]:
     """``value`` as a ufunc operand ``(value, kind)`` if it is a real scalar (or a 0-d
     array), else None. Python's bool, int and float are weak (NEP 50: kind ``"bool"``,
-    ``"int"``, ``"float"``); NumPy scalars and 0-d arrays carry their dtype.
+    ``"int"``, ``"float"``); NumPy scalars and 0-d arrays carry their dtype. An integer
+    beyond :data:`EXACT_INT` has ``"!"`` after its kind: float64 rounds it, so it may
+    not take part in an integer result.
 
     Raises
     ------
@@ -85,11 +91,12 @@ def scalar_operand(value: Any) -> Optional[tuple[float, str]]:
             d = {"b": np.dtype(bool), "i": np.dtype(np.int64), "u": np.dtype(np.int64)}.get(
                 d.kind, FLOAT64
             )
-        return float(value), d.name
+        inexact = d.kind in "iu" and abs(int(value)) > EXACT_INT
+        return float(value), d.name + ("!" if inexact else "")
     if isinstance(value, bool):
         return float(value), "bool"
     if isinstance(value, numbers.Integral):
-        return float(int(value)), "int"
+        return float(int(value)), "int!" if abs(int(value)) > EXACT_INT else "int"
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
         raise TypeError(f"kaon arrays hold no complex values, not the complex {value!r}")
     if isinstance(value, numbers.Real):

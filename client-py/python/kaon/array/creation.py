@@ -97,8 +97,14 @@ def full(
     if op is None:
         raise TypeError(f"fill_value must be a real scalar, not {fill_value!r}")
     value, kind = op
+    rounded = kind.endswith("!")  # an integer float64 cannot hold exactly
+    kind = kind.rstrip("!")
     if dtype is None:
         dtype = {"bool": bool, "int": np.int64, "float": np.float64}.get(kind, kind)
+    if rounded and np.dtype(normalize_dtype(dtype)).kind in "iu":
+        raise ValueError(
+            f"kaon holds integers as float64, exact up to 2**53; fill_value is {fill_value}"
+        )
     return _filled(shape, value, dtype, chunks)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks
-from kaon.array.core import DTYPES, Array, apply_ufunc
+from kaon.array.core import DTYPES, EXACT_INT, Array, apply_ufunc
 
 __all__ = [
     "asarray",
@@ -279,10 +279,6 @@ def reshape(x: Array, shape: Any, merge_chunks: bool = True, limit: Any = None) 
     return Array(x._h.reshape([int(s) for s in shape]))
 
 
-#: The largest integer every float64 below it represents exactly.
-_EXACT_INT = 2**53
-
-
 def from_array(
     x: Any, chunks: ChunksLike = "auto", name: Any = None, asarray: Any = None, **kwargs: Any
 ) -> Array:
@@ -337,7 +333,7 @@ def from_array(
             raise TypeError(f"kaon arrays cannot hold values of dtype {dtype}")
     if data.dtype.kind in "iu" and data.dtype.itemsize == 8 and data.size:
         lo, hi = int(data.min()), int(data.max())
-        if hi > _EXACT_INT or lo < -_EXACT_INT:
+        if hi > EXACT_INT or lo < -EXACT_INT:
             # Rounding them silently would give other numbers than NumPy.
             raise ValueError(
                 f"kaon holds integers as float64, exact up to 2**53; this {data.dtype} "

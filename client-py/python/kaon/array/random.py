@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks, normalize_shape
-from kaon.array.core import Array, as_scalar, normalize_dtype
+from kaon.array.core import EXACT_INT, Array, as_scalar, normalize_dtype
 
 __all__ = [
     "Generator",
@@ -106,6 +106,11 @@ def _integers(
     low, high = int(low), int(high) + (1 if endpoint else 0)
     if high <= low:
         raise ValueError(f"low >= high: the range [{low}, {high}) is empty")
+    if max(abs(low), abs(high)) > EXACT_INT:
+        raise ValueError(
+            f"kaon holds integers as float64, exact up to 2**53; the range [{low}, {high}) "
+            "goes beyond"
+        )
     d = normalize_dtype(dtype) or np.dtype(np.int64)
     if d.kind not in "iu":
         raise TypeError(f"integers are of an integer dtype, not {d}")

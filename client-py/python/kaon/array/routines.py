@@ -73,8 +73,8 @@ def _arg(kind: str, a: Any, axis: Any, keepdims: bool, skipna: bool) -> Any:
         # NumPy returns the first NaN where there is one (the extreme is NaN there).
         hit = hit | apply_ufunc("isnan", x)
     pos = _position(x, axis)
-    big = np.iinfo(np.int64).max
-    first = reduce("min", apply_ufunc("where", hit, pos, big), axes, None, keepdims)
+    beyond = a.size  # past every position, and exact in float64
+    first = reduce("min", apply_ufunc("where", hit, pos, beyond), axes, None, keepdims)
     return first
 
 
