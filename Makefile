@@ -121,6 +121,7 @@ bench-ntuple: test-data
 		--file worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root --file worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root --reps 5
 	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
 	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
+	$(CARGO) run --release -p kaon-ntuple --example zlib_floor -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root
 
 clean:
 	$(CARGO) clean
