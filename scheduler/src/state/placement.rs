@@ -66,20 +66,31 @@ pub(crate) fn place_now(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
 /// to fetch the input bytes it does not hold; ties go to the worker holding the most input
 /// bytes, then the least loaded, then the lowest slot.
 pub(crate) fn choose_worker(ctx: &mut Ctx, g: &GraphState, idx: u32) -> Option<u32> {
+    choose_worker_with(ctx, g, idx, None)
+}
+
+/// [`choose_worker`] for a task that also reads a result of another graph (`elsewhere`:
+/// its holders and size), which its own graph's inputs do not show.
+pub(crate) fn choose_worker_with(
+    ctx: &mut Ctx,
+    g: &GraphState,
+    idx: u32,
+    elsewhere: Option<(&[u32], u64)>,
+) -> Option<u32> {
     let mut inputs = ctx.take_buf();
     g.def.inputs_of(g.task_id(idx), &mut inputs);
     let mut total: u64 = 0;
     let mut held: SmallVec<[(u32, u64); 8]> = SmallVec::new();
-    for &i in &inputs {
+    let here = inputs.iter().filter_map(|&i| {
         let t = &g.tasks[g.def.task_index(i) as usize];
-        if t.state != TaskState::Memory {
-            continue;
-        }
-        total += t.nbytes;
-        for &h in &t.holders {
+        (t.state == TaskState::Memory).then_some((&t.holders[..], t.nbytes))
+    });
+    for (holders, nbytes) in here.chain(elsewhere) {
+        total += nbytes;
+        for &h in holders {
             match held.iter_mut().find(|e| e.0 == h) {
-                Some(e) => e.1 += t.nbytes,
-                None => held.push((h, t.nbytes)),
+                Some(e) => e.1 += nbytes,
+                None => held.push((h, nbytes)),
             }
         }
     }

@@ -15,6 +15,7 @@ use smallvec::SmallVec;
 use super::lifecycle::maybe_release;
 use super::placement::detach;
 use super::recovery::{mark_lost, needed, rerun};
+use super::stored;
 use super::tasks::{GraphState, TaskState};
 use super::{Command, Ctx, Finished, GraphId, TaskKey, TaskRef, WorkerId};
 
@@ -145,6 +146,15 @@ pub(crate) fn replicated(
             for &h in &retiring_holders {
                 if dt.worker != h {
                     ctx.workers.get_mut(h).waits.push((g.key(di), dt.worker));
+                    ctx.retire_waits = true;
+                }
+            }
+        }
+        // So were tasks of other graphs reading it (persisted arrays).
+        for (reader, worker) in stored::processing_readers(graphs, f.task) {
+            for &h in &retiring_holders {
+                if worker != slot && worker != h {
+                    ctx.workers.get_mut(h).waits.push((reader, worker));
                     ctx.retire_waits = true;
                 }
             }

@@ -163,6 +163,11 @@ pub(crate) fn replied(
         return; // it finished meanwhile, or the reply is stale
     }
     if stolen {
+        if g.def.stored_source(task.task).is_some() {
+            let key = g.key(idx);
+            super::stored::stolen(ctx, graphs, key, slot);
+            return;
+        }
         detach(ctx, g, idx);
         rerun(ctx, g, idx);
         // Placed right back (its inputs are there): not asked for again while it stays,

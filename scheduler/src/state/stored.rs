@@ -13,9 +13,9 @@ use kaon_graph::LayerOp;
 use smallvec::SmallVec;
 
 use super::lifecycle::{drop_holders, fail_graph};
-use super::placement::{assign_task, detach, place_now};
+use super::placement::{assign_task, choose_worker_with, detach, place_now};
 use super::recovery::{mark_lost, needed, rerun};
-use super::tasks::{GraphState, TaskState};
+use super::tasks::{GraphState, NO_WORKER, TaskState};
 use super::{Ctx, GraphId, GraphStatus, TaskFailure, TaskKey, TaskRef};
 
 /// Checks a new graph's references to other graphs' results; a bad one fails the graph
@@ -188,13 +188,13 @@ fn place_or_wait(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, key: 
         graph,
         task: source,
     };
-    let holders: Option<SmallVec<[u32; 2]>> = match graphs.get(&graph) {
+    let held: Option<(SmallVec<[u32; 2]>, u64)> = match graphs.get(&graph) {
         Some(g) if g.live() => {
             let Some(si) = g.index_of(source.task) else {
                 return; // checked on submission
             };
             let s = &g.tasks[si as usize];
-            (s.state == TaskState::Memory).then(|| s.holders.clone())
+            (s.state == TaskState::Memory).then(|| (s.holders.clone(), s.nbytes))
         }
         _ => {
             // Forgotten or failed before this reader needed it again.
@@ -202,23 +202,37 @@ fn place_or_wait(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, key: 
             return;
         }
     };
-    let Some(holders) = holders else {
+    let Some((holders, nbytes)) = held else {
         ctx.stored_waiters.entry(source).or_default().push(key);
         return;
     };
-    let near = holders
-        .iter()
-        .copied()
-        .filter(|&s| ctx.workers.get(s).open())
-        .min_by(|&a, &b| {
-            let (a, b) = (ctx.workers.get(a), ctx.workers.get(b));
-            a.occupancy().total_cmp(&b.occupancy())
-        });
     let n = graphs.get_mut(&key.graph).expect("looked up above");
-    match near {
+    // Where it starts soonest, counting the fetch of the source where it is not held.
+    match choose_worker_with(ctx, n, key.idx, Some((&holders, nbytes))) {
         Some(slot) => assign_task(ctx, n, key.idx, slot),
-        // No open holder: the least busy worker fetches it.
-        None => place_now(ctx, n, key.idx),
+        None => place_now(ctx, n, key.idx), // no open worker: waits, ready
+    }
+}
+
+/// A reading task its worker gave back to a steal: placed again at once (like any
+/// stolen task), and not asked for again if it lands on the same worker.
+pub(crate) fn stolen(
+    ctx: &mut Ctx,
+    graphs: &mut HashMap<GraphId, GraphState>,
+    key: TaskKey,
+    slot: u32,
+) {
+    let Some(n) = graphs.get_mut(&key.graph) else {
+        return;
+    };
+    detach(ctx, n, key.idx);
+    defer(ctx, n, key.idx);
+    ctx.stored_pending.retain(|k| *k != key);
+    place_or_wait(ctx, graphs, key);
+    if let Some(n) = graphs.get_mut(&key.graph)
+        && n.is_processing_on(key.idx, slot)
+    {
+        n.tasks[key.idx as usize].started = true;
     }
 }
 
@@ -256,6 +270,35 @@ pub(crate) fn input_missing(
     let n = graphs.get_mut(&task.graph).expect("looked up above");
     detach(ctx, n, idx);
     defer(ctx, n, idx);
+}
+
+/// Reading tasks of `source` processing now, with their worker slots.
+pub(crate) fn processing_readers(
+    graphs: &HashMap<GraphId, GraphState>,
+    source: TaskRef,
+) -> Vec<(TaskKey, u32)> {
+    let mut out = Vec::new();
+    for n in graphs.values() {
+        for (l, layer) in n.def.layers().iter().enumerate() {
+            let LayerOp::Stored(st) = &layer.op else {
+                continue;
+            };
+            if st.graph != source.graph || st.layer != source.task.layer {
+                continue;
+            }
+            let task = kaon_graph::TaskId {
+                layer: l as u32,
+                chunk: source.task.chunk,
+            };
+            if let Some(idx) = n.index_of(task) {
+                let t = &n.tasks[idx as usize];
+                if t.state == TaskState::Processing && t.worker != NO_WORKER {
+                    out.push((n.key(idx), t.worker));
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Whether a waiting reading task is registered for its source (invariant checks).

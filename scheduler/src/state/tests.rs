@@ -1377,9 +1377,13 @@ fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
         sim.submit(1, Arc::new(sum_tree_graph(200, 4)));
         sim.submit(2, Arc::new(seed_expression_graph([12, 6, 4], [2, 3, 2], 3)));
         sim.submit(3, Arc::new(sum_tree_graph(50, 2)));
+        // A persisted array and a graph reading it, while both may still run.
+        sim.submit(4, Arc::new(ones_graph(30)));
+        sim.submit(5, Arc::new(reader_graph(4, 30, 1)));
+        let graphs = 1..=5;
         let mut paused = BTreeSet::new();
         for _ in 0..3000 {
-            if sim.finished(1) && sim.finished(2) && sim.finished(3) {
+            if graphs.clone().all(|g| sim.finished(g)) {
                 break;
             }
             match rng.below(40) {
@@ -1421,8 +1425,8 @@ fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
         for w in std::mem::take(&mut paused) {
             sim.pause_worker(w, false);
         }
-        assert!(sim.run(100_000), "seed {seed}");
-        for g in 1..=3 {
+        assert!(sim.run(100_000), "seed {seed}: {:?}", sim.stats());
+        for g in graphs.clone() {
             assert!(sim.finished(g), "seed {seed}: graph {g} did not finish");
             assert!(sim.failure(g).is_none(), "seed {seed}");
             for (task, holders) in sim.state().result_holders(g).unwrap() {
@@ -1436,7 +1440,8 @@ fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
             }
         }
         // Only outputs are left; after release, nothing at all, anywhere.
-        let outputs: u64 = (1..=3)
+        let outputs: u64 = graphs
+            .clone()
             .map(|g| {
                 sim.state()
                     .result_holders(g)
@@ -1447,7 +1452,7 @@ fn random_losses_joins_pauses_and_steals_keep_the_books_straight() {
             })
             .sum();
         assert_eq!(total_held(sim.state()).1, outputs, "seed {seed}");
-        for g in 1..=3 {
+        for g in graphs {
             sim.release_graph(g);
         }
         assert!(sim.run(1000));
@@ -1482,6 +1487,9 @@ fn retirement_stress(seed: u64, losses: bool) {
         sum_tree_graph(200, 4),
         seed_expression_graph([12, 6, 4], [2, 3, 2], 3),
         sum_tree_graph(50, 2),
+        // A persisted array (graph 4) and a graph reading it (graph 5).
+        ones_graph(30),
+        reader_graph(4, 30, 1),
     ];
     for (i, g) in graphs.iter().enumerate() {
         sim.submit(i as GraphId + 1, Arc::new(g.clone()));
@@ -1491,7 +1499,7 @@ fn retirement_stress(seed: u64, losses: bool) {
     let mut refusing: Option<WorkerId> = None;
     let mut retirements = 0;
     for _ in 0..4000 {
-        if (1..=3).all(|g| sim.finished(g)) {
+        if (1..=5).all(|g| sim.finished(g)) {
             break;
         }
         let ids = sim.worker_ids();
@@ -1566,7 +1574,7 @@ fn retirement_stress(seed: u64, losses: bool) {
         retirements > 3,
         "seed {seed}: only {retirements} retirements"
     );
-    for g in 1..=3 {
+    for g in 1..=5 {
         assert!(sim.finished(g), "seed {seed}: graph {g} did not finish");
         assert!(
             sim.failure(g).is_none(),
@@ -1590,11 +1598,11 @@ fn retirement_stress(seed: u64, losses: bool) {
     let live: Vec<WorkerId> = sim.state().workers().iter().map(|w| w.id).collect();
     assert_eq!(live, sim.worker_ids(), "seed {seed}");
     if !losses {
-        let defs: Vec<(GraphId, &Graph)> = (1..=3).zip(graphs.iter()).collect();
+        let defs: Vec<(GraphId, &Graph)> = (1..=5).zip(graphs.iter()).collect();
         each_ran_once(&sim, &defs);
         assert_eq!(sim.stats().inputs_missing, 0, "seed {seed}");
     }
-    for g in 1..=3 {
+    for g in 1..=5 {
         sim.release_graph(g);
     }
     assert!(sim.run(1000));
