@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use super::placement::{BYTES_PER_US, DEFAULT_DURATION_US, detach, mean_duration};
 use super::recovery::rerun;
+use super::stored;
 use super::tasks::{GraphState, TaskState};
 use super::workers::in_flight_per_thread;
 use super::{Ctx, GraphId, TaskKey, TaskRef, WorkerId};
@@ -165,7 +166,7 @@ pub(crate) fn replied(
     if stolen {
         if g.def.stored_source(task.task).is_some() {
             let key = g.key(idx);
-            super::stored::stolen(ctx, graphs, key, slot);
+            stored::stolen(ctx, graphs, key, slot);
             return;
         }
         detach(ctx, g, idx);
