@@ -4,8 +4,9 @@
 //!
 //! A reading task starts waiting with one missing input. Deciding whether it can run needs
 //! both graphs, so transitions that make it runnable only queue it in
-//! [`Ctx::stored_pending`]; [`settle`] places it (on a worker holding the source, when one
-//! is open) or registers it in [`Ctx::stored_waiters`] until the source enters memory.
+//! [`Ctx::stored_pending`]; [`settle`] places it where it starts soonest counting the
+//! fetch of the source (so usually on a worker holding it), or registers it in
+//! [`Ctx::stored_waiters`] until the source enters memory.
 
 use std::collections::HashMap;
 
