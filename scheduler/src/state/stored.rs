@@ -19,15 +19,33 @@ use super::recovery::{mark_lost, needed, rerun};
 use super::tasks::{GraphState, NO_WORKER, TaskState};
 use super::{Ctx, GraphId, GraphStatus, TaskFailure, TaskKey, TaskRef};
 
+/// The graph's layers that read another graph's results, by layer id.
+fn stored_layers(g: &GraphState) -> impl Iterator<Item = (u32, &kaon_graph::Stored)> {
+    g.def
+        .layers()
+        .iter()
+        .enumerate()
+        .filter_map(|(l, layer)| match &layer.op {
+            LayerOp::Stored(st) => Some((l as u32, st)),
+            _ => None,
+        })
+}
+
+/// A graph failure blamed on a reading layer (named by its first task's key).
+fn layer_failure(g: &GraphState, layer: u32, message: String) -> TaskFailure {
+    TaskFailure {
+        key: g.def.task_key(kaon_graph::TaskId { layer, chunk: 0 }),
+        message,
+        worker: None,
+    }
+}
+
 /// Checks a new graph's references to other graphs' results; a bad one fails the graph
 /// with a message naming the graph and layer it names.
 pub(crate) fn check_sources(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, id: GraphId) {
     let Some(n) = graphs.get(&id) else { return };
     let mut failure = None;
-    for (l, layer) in n.def.layers().iter().enumerate() {
-        let LayerOp::Stored(st) = &layer.op else {
-            continue;
-        };
+    for (l, st) in stored_layers(n) {
         let problem = if st.graph == id {
             Some("it names its own graph".to_string())
         } else {
@@ -40,18 +58,11 @@ pub(crate) fn check_sources(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphSt
             }
         };
         if let Some(message) = problem {
-            let key = n.def.task_key(kaon_graph::TaskId {
-                layer: l as u32,
-                chunk: 0,
-            });
-            failure = Some(TaskFailure {
-                message: format!(
-                    "layer {l} reads layer {} of graph {}, but {message}",
-                    st.layer, st.graph
-                ),
-                key,
-                worker: None,
-            });
+            let message = format!(
+                "layer {l} reads layer {} of graph {}, but {message}",
+                st.layer, st.graph
+            );
+            failure = Some(layer_failure(n, l, message));
             break;
         }
     }
@@ -90,11 +101,16 @@ fn source_problem(g: &GraphState, st: &kaon_graph::Stored) -> Option<String> {
 /// Queues a reading task (waiting, or released or ready and to run again) to be placed
 /// by [`settle`].
 pub(crate) fn defer(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
+    wait_for_source(ctx, g, idx);
+    ctx.stored_pending.push(g.key(idx));
+}
+
+/// Makes a reading task wait for its one input, the source.
+fn wait_for_source(ctx: &mut Ctx, g: &mut GraphState, idx: u32) {
     if g.tasks[idx as usize].state != TaskState::Waiting {
         g.set_state(idx, TaskState::Waiting, &mut ctx.transitions);
     }
     g.tasks[idx as usize].missing = 1;
-    ctx.stored_pending.push(g.key(idx));
 }
 
 /// A result entered memory: readers waiting for it are queued for [`settle`].
@@ -140,28 +156,14 @@ fn fail_readers(ctx: &mut Ctx, graphs: &mut HashMap<GraphId, GraphState>, id: Gr
         if n.id == id || !n.live() {
             continue;
         }
-        for (l, layer) in n.def.layers().iter().enumerate() {
-            let LayerOp::Stored(st) = &layer.op else {
-                continue;
-            };
-            let c = &n.layers[l].counts;
+        for (l, st) in stored_layers(n) {
+            let c = &n.layers[l as usize].counts;
             let unfinished = c[TaskState::Waiting as usize]
                 + c[TaskState::Ready as usize]
                 + c[TaskState::Processing as usize];
             if st.graph == id && unfinished > 0 {
-                let key = n.def.task_key(kaon_graph::TaskId {
-                    layer: l as u32,
-                    chunk: 0,
-                });
                 let message = format!("layer {l} reads graph {id}, which {why}");
-                readers.push((
-                    n.id,
-                    TaskFailure {
-                        key,
-                        message,
-                        worker: None,
-                    },
-                ));
+                readers.push((n.id, layer_failure(n, l, message)));
                 break;
             }
         }
@@ -227,8 +229,7 @@ pub(crate) fn stolen(
         return;
     };
     detach(ctx, n, key.idx);
-    defer(ctx, n, key.idx);
-    ctx.stored_pending.retain(|k| *k != key);
+    wait_for_source(ctx, n, key.idx);
     place_or_wait(ctx, graphs, key);
     if let Some(n) = graphs.get_mut(&key.graph)
         && n.is_processing_on(key.idx, slot)
@@ -280,15 +281,12 @@ pub(crate) fn processing_readers(
 ) -> Vec<(TaskKey, u32)> {
     let mut out = Vec::new();
     for n in graphs.values() {
-        for (l, layer) in n.def.layers().iter().enumerate() {
-            let LayerOp::Stored(st) = &layer.op else {
-                continue;
-            };
+        for (l, st) in stored_layers(n) {
             if st.graph != source.graph || st.layer != source.task.layer {
                 continue;
             }
             let task = kaon_graph::TaskId {
-                layer: l as u32,
+                layer: l,
                 chunk: source.task.chunk,
             };
             if let Some(idx) = n.index_of(task) {
