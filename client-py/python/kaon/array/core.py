@@ -66,6 +66,12 @@ def check_dtype(dtype: Any) -> None:
 EXACT_INT = 2**53
 
 
+def inexact_int_error(what: str) -> ValueError:
+    """The error for integers beyond :data:`EXACT_INT` that would enter an integer
+    result: ``what`` says which (rounding them silently would differ from NumPy)."""
+    return ValueError(f"kaon holds integers as float64, exact up to 2**53; {what}")
+
+
 def scalar_operand(value: Any) -> Optional[tuple[float, str]]:
     """``value`` as a ufunc operand ``(value, kind)`` if it is a real scalar (or a 0-d
     array), else None. Python's bool, int and float are weak (NEP 50: kind ``"bool"``,

@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks, normalize_shape
-from kaon.array.core import Array, normalize_dtype, scalar_operand
+from kaon.array.core import Array, inexact_int_error, normalize_dtype, scalar_operand
 
 __all__ = [
     "arange",
@@ -102,9 +102,7 @@ def full(
     if dtype is None:
         dtype = {"bool": bool, "int": np.int64, "float": np.float64}.get(kind, kind)
     if rounded and np.dtype(normalize_dtype(dtype)).kind in "iu":
-        raise ValueError(
-            f"kaon holds integers as float64, exact up to 2**53; fill_value is {fill_value}"
-        )
+        raise inexact_int_error(f"fill_value is {fill_value}")
     return _filled(shape, value, dtype, chunks)
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks
-from kaon.array.core import DTYPES, EXACT_INT, Array, apply_ufunc
+from kaon.array.core import DTYPES, EXACT_INT, Array, apply_ufunc, inexact_int_error
 
 __all__ = [
     "asarray",
@@ -334,11 +334,9 @@ def from_array(
     if data.dtype.kind in "iu" and data.dtype.itemsize == 8 and data.size:
         lo, hi = int(data.min()), int(data.max())
         if hi > EXACT_INT or lo < -EXACT_INT:
-            # Rounding them silently would give other numbers than NumPy.
-            raise ValueError(
-                f"kaon holds integers as float64, exact up to 2**53; this {data.dtype} "
-                f"array of shape {data.shape} holds values from {lo} to {hi} "
-                "(convert it with .astype(float) if rounding them is fine)"
+            raise inexact_int_error(
+                f"this {data.dtype} array of shape {data.shape} holds values from {lo} to "
+                f"{hi} (convert it with .astype(float) if rounding them is fine)"
             )
     new = normalize_chunks(chunks, data.shape, dtype=dtype)
     raw = np.ascontiguousarray(data, dtype="<f8").tobytes()

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks, normalize_shape
-from kaon.array.core import EXACT_INT, Array, as_scalar, normalize_dtype
+from kaon.array.core import EXACT_INT, Array, as_scalar, inexact_int_error, normalize_dtype
 
 __all__ = [
     "Generator",
@@ -107,10 +107,7 @@ def _integers(
     if high <= low:
         raise ValueError(f"low >= high: the range [{low}, {high}) is empty")
     if max(abs(low), abs(high)) > EXACT_INT:
-        raise ValueError(
-            f"kaon holds integers as float64, exact up to 2**53; the range [{low}, {high}) "
-            "goes beyond"
-        )
+        raise inexact_int_error(f"the range [{low}, {high}) goes beyond")
     d = normalize_dtype(dtype) or np.dtype(np.int64)
     if d.kind not in "iu":
         raise TypeError(f"integers are of an integer dtype, not {d}")
