@@ -7,8 +7,8 @@
 
 use crate::errors::array_error;
 use kaon_client::array::{Array, ArrayError, Index, Operand, UFUNCS, Ufunc, lower};
-use kaon_graph::dtype::ScalarKind;
-use kaon_graph::{DType, Fault, ReduceOp};
+use kaon_graph::dtype::{Scalar, ScalarKind};
+use kaon_graph::{DType, Fault, LiteralValues, ReduceOp};
 use pyo3::exceptions::{PyIndexError, PyOverflowError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -35,6 +35,17 @@ fn dtype_named(name: &str) -> PyResult<DType> {
             "kaon arrays hold float64, float32, int64, int32, uint8 or bool values, not {name}"
         ))
     })
+}
+
+/// A Python scalar as a constant: `bool` and `int` exactly (an int beyond int64 as the
+/// nearest float, which the ufunc's range check then refuses or compares), else a float.
+fn scalar_of(v: &Bound<'_, PyAny>) -> PyResult<Scalar> {
+    if (v.is_instance_of::<pyo3::types::PyBool>() || v.is_instance_of::<pyo3::types::PyInt>())
+        && let Ok(i) = v.extract::<i64>()
+    {
+        return Ok(Scalar::Int(i));
+    }
+    Ok(Scalar::Float(v.extract::<f64>()?))
 }
 
 fn lookup<T: Copy>(table: &[(&str, T)], name: &str, what: &str) -> PyResult<T> {
@@ -67,12 +78,17 @@ impl ArrayHandle {
             .map_err(|e| array_error(py, e))
     }
 
-    /// An array of `dtype` (NumPy's name) filled with `value` over explicit per-axis
-    /// chunk sizes.
+    /// An array of `dtype` (NumPy's name) filled with `value` (a Python int, exact, or
+    /// float) over explicit per-axis chunk sizes.
     #[staticmethod]
     #[pyo3(signature = (chunks, value, dtype="float64"))]
-    fn full(py: Python<'_>, chunks: Vec<Vec<u64>>, value: f64, dtype: &str) -> PyResult<Self> {
-        Array::full_typed(chunks, value, dtype_named(dtype)?)
+    fn full(
+        py: Python<'_>,
+        chunks: Vec<Vec<u64>>,
+        value: Bound<'_, PyAny>,
+        dtype: &str,
+    ) -> PyResult<Self> {
+        Array::full_typed(chunks, scalar_of(&value)?, dtype_named(dtype)?)
             .map(Self::wrap)
             .map_err(|e| err(py, e))
     }
@@ -113,39 +129,21 @@ impl ArrayHandle {
         let f = Ufunc::named(name)
             .ok_or_else(|| PyValueError::new_err(format!("kaon has no ufunc named {name:?}")))?;
         let mut ops = Vec::with_capacity(args.len());
-        let mut inexact: Option<f64> = None;
         for a in args {
             if let Ok(h) = a.cast::<ArrayHandle>() {
                 ops.push(Operand::Array(h.get().inner.clone()));
                 continue;
             }
-            let (value, kind): (f64, String) = a.extract()?;
-            // "!": an integer beyond 2**53, which float64 (the kernels' values) rounds.
-            let (kind, rounded) = match kind.strip_suffix('!') {
-                Some(k) => (k, true),
-                None => (kind.as_str(), false),
-            };
-            if rounded {
-                inexact.get_or_insert(value);
-            }
-            ops.push(match kind {
+            let (value, kind): (Bound<'_, PyAny>, String) = a.extract()?;
+            let value = scalar_of(&value)?;
+            ops.push(match kind.as_str() {
                 "bool" => Operand::Weak(value, ScalarKind::Bool),
                 "int" => Operand::Weak(value, ScalarKind::Int),
                 "float" => Operand::Weak(value, ScalarKind::Float),
                 other => Operand::Strong(value, dtype_named(other)?),
             });
         }
-        let out = f.apply(&ops).map_err(|e| err(py, e))?;
-        if let Some(v) = inexact
-            && matches!(out.dtype(), DType::I64 | DType::I32 | DType::U8)
-        {
-            return Err(PyValueError::new_err(format!(
-                "{name}: kaon holds integers as float64, exact up to 2**53, so the integer \
-                 {v:.0} cannot take part in {} arithmetic",
-                out.dtype().name()
-            )));
-        }
-        Ok(Self::wrap(out))
+        f.apply(&ops).map(Self::wrap).map_err(|e| err(py, e))
     }
 
     /// An int64 array of each element's index along `axis`, over explicit chunks.
@@ -283,8 +281,9 @@ impl ArrayHandle {
             .map_err(|e| err(py, e))
     }
 
-    /// An array given as data: `values` are little-endian float64 bytes in C order,
-    /// already inside `dtype`'s value set.
+    /// An array given as data: `values` are little-endian bytes in C order, int64 for
+    /// integer and bool dtypes and float64 for float dtypes, already inside `dtype`'s
+    /// value set.
     #[staticmethod]
     fn from_bytes(
         py: Python<'_>,
@@ -293,10 +292,14 @@ impl ArrayHandle {
         dtype: &str,
     ) -> PyResult<Self> {
         let dtype = dtype_named(dtype)?;
-        let values: Vec<f64> = values
+        let words = values
             .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().expect("8 bytes")))
-            .collect();
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")));
+        let values = if dtype.is_float() {
+            LiteralValues::F64(words.map(f64::from_bits).collect())
+        } else {
+            LiteralValues::I64(words.map(|w| w as i64).collect())
+        };
         Array::from_values(values, chunks, dtype)
             .map(Self::wrap)
             .map_err(|e| err(py, e))

@@ -387,8 +387,8 @@ impl Job {
     }
 
     /// Fetches the results of the finished graph from the workers: for each output, a
-    /// flat NumPy array (float64, or the raw bytes of a single chunk as uint8) and the
-    /// shape to give it.
+    /// flat NumPy array (float64, or int64 for integer and bool results, as the cluster
+    /// holds them) and the shape to give it.
     fn fetch<'py>(&self, py: Python<'py>) -> PyResult<Vec<(Bound<'py, PyAny>, Vec<u64>)>> {
         if !self.check(py)? {
             return Err(pyo3::exceptions::PyRuntimeError::new_err(
@@ -407,17 +407,24 @@ impl Job {
                 AssembleError::Memory(t) => memory_error(t),
                 AssembleError::Protocol(t) => kaon_error(py, "CommError", (t,)),
             })?;
-        Ok(assembled
+        assembled
             .into_iter()
             .zip(&self.outputs)
             .map(|(a, o)| {
                 let array = match a {
-                    Assembled::Bytes(b) => PyArray1::from_vec(py, b).into_any(),
-                    Assembled::Values(v) => PyArray1::from_vec(py, v).into_any(),
+                    // A single chunk's bytes, viewed in place (no copy).
+                    Assembled::Bytes(b, dtype) => PyArray1::from_vec(py, b)
+                        .into_any()
+                        .call_method1("view", (numpy_name(dtype),))?,
+                    Assembled::Values(v, Dtype::I64) => {
+                        let ints: Vec<i64> = v.into_iter().map(|x| x.to_bits() as i64).collect();
+                        PyArray1::from_vec(py, ints).into_any()
+                    }
+                    Assembled::Values(v, _) => PyArray1::from_vec(py, v).into_any(),
                 };
-                (array, o.shape.clone())
+                Ok((array, o.shape.clone()))
             })
-            .collect())
+            .collect()
     }
 
     /// Cancels the graph if it runs, frees its results on the cluster if it finished.
@@ -511,10 +518,16 @@ async fn probe(
     None
 }
 
+/// NumPy's name of the little-endian values of result chunks of `dtype`.
+fn numpy_name(dtype: Dtype) -> &'static str {
+    if dtype == Dtype::I64 { "<i8" } else { "<f8" }
+}
+
 enum Assembled {
-    /// The one chunk of the output, as received (little-endian float64 bytes).
-    Bytes(Vec<u8>),
-    Values(Vec<f64>),
+    /// The one chunk of the output, as received (little-endian values of the dtype).
+    Bytes(Vec<u8>, Dtype),
+    /// The output's values as 8-byte slots (int64 bits for `Dtype::I64`).
+    Values(Vec<f64>, Dtype),
 }
 
 enum AssembleError {
@@ -530,7 +543,7 @@ fn assemble_all(
 ) -> Result<Vec<Assembled>, AssembleError> {
     let mut by_layer: HashMap<LayerId, Vec<RawChunk>> = HashMap::new();
     for c in chunks {
-        if c.dtype != Dtype::F64 {
+        if c.dtype != Dtype::F64 && c.dtype != Dtype::I64 {
             return Err(AssembleError::Protocol(format!(
                 "a result chunk of dtype {:?}",
                 c.dtype
@@ -552,7 +565,14 @@ fn assemble_all(
             .map(|v| &mut v[..])
             .unwrap_or(&mut []);
         let mut seen = vec![false; grid.num_chunks() as usize];
+        let dtype = layer_chunks.first().map_or(Dtype::F64, |c| c.dtype);
         for c in layer_chunks.iter() {
+            if c.dtype != dtype {
+                return Err(AssembleError::Protocol(format!(
+                    "result chunks of dtypes {dtype:?} and {:?} in one output",
+                    c.dtype
+                )));
+            }
             let i = c.task.chunk;
             if i >= grid.num_chunks() {
                 return Err(AssembleError::Protocol(format!("unknown result chunk {i}")));
@@ -579,7 +599,7 @@ fn assemble_all(
             } else {
                 layer_chunks[0].bytes.clone()
             };
-            result.push(Assembled::Bytes(bytes));
+            result.push(Assembled::Bytes(bytes, dtype));
             continue;
         }
         let shape = grid.shape();
@@ -603,13 +623,14 @@ fn assemble_all(
                 &c.bytes,
             );
         }
-        result.push(Assembled::Values(values));
+        result.push(Assembled::Values(values, dtype));
     }
     Ok(result)
 }
 
 /// Copies a chunk (C order, little-endian bytes) of shape `cshape` into `dst` (C order,
-/// shape `shape`) at `offset`, one contiguous row of the last axis at a time.
+/// shape `shape`) at `offset`, one contiguous row of the last axis at a time. Values are
+/// copied as 8-byte slots, bit for bit.
 fn place(dst: &mut [f64], shape: &[u64], offset: &[u64], cshape: &[u64], bytes: &[u8]) {
     let nd = shape.len();
     if nd == 0 {

@@ -8,8 +8,9 @@
 
 use kaon_graph::{
     AxisMap, BinaryOp, Blockwise, ChunkGrid, ChunkHistogram, ChunkReduce, Compress, DType,
-    Distribution, Fault, Graph, GraphError, Instr, Layer, LayerId, LayerOp, Literal, MatMul,
-    Program, Rearrange, ReduceOp, Reshape, Scan, Stored, UnaryOp, ValueId, push_tree_reduction,
+    Distribution, Fault, Graph, GraphError, Instr, Layer, LayerId, LayerOp, Literal, LiteralValues,
+    MatMul, Program, Rearrange, ReduceOp, Reshape, Scan, Stored, UnaryOp, ValueId, dtype::Scalar,
+    push_tree_reduction,
 };
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ enum Node {
         seed: u64,
     },
     Full {
-        value: f64,
+        value: Scalar,
     },
     /// Each element's index along an axis.
     Iota {
@@ -47,7 +48,7 @@ enum Node {
     Scalar {
         op: BinaryOp,
         array: Array,
-        scalar: f64,
+        scalar: Scalar,
         scalar_first: bool,
     },
     Reduce {
@@ -79,7 +80,7 @@ enum Node {
     },
     /// Values given as data, in C order.
     Literal {
-        values: Arc<[f64]>,
+        values: LiteralValues,
     },
     /// The kept results of an output layer of a graph the cluster already ran (a
     /// persisted array); `dropped` are the data axes the user's shape leaves out.
@@ -334,10 +335,10 @@ impl Array {
     }
 
     /// A constant array with the grid of `self`.
-    pub fn constant_like(&self, value: f64, dtype: DType) -> Array {
+    pub fn constant_like(&self, value: Scalar, dtype: DType) -> Array {
         Self::typed(
             Node::Full {
-                value: cast_value(value, dtype),
+                value: value.cast(dtype),
             },
             self.grid.clone(),
             self.shape.clone(),
@@ -356,9 +357,11 @@ impl Array {
         if from == dtype {
             return Ok(self.clone());
         }
+        // Integers become floats by a conversion (kernels hold them as int64); values
+        // already in the target's value set are relabelled.
         let op = match dtype {
-            F64 => None,
-            F32 => (!matches!(from, Bool | U8)).then_some(UnaryOp::CastF32),
+            F64 => (!from.is_float()).then_some(UnaryOp::CastF64),
+            F32 => Some(UnaryOp::CastF32),
             I64 => from.is_float().then_some(UnaryOp::CastI64),
             I32 => matches!(from, F64 | F32 | I64).then_some(UnaryOp::CastI32),
             U8 => (!matches!(from, Bool)).then_some(UnaryOp::CastU8),
@@ -380,7 +383,13 @@ impl Array {
     /// An array filled with `value`.
     pub fn full(shape: &[u64], chunks: &[u64], value: f64) -> Result<Self, ArrayError> {
         let grid = ChunkGrid::regular(shape, chunks)?;
-        Ok(Self::new(Node::Full { value }, grid, shape.to_vec()))
+        Ok(Self::new(
+            Node::Full {
+                value: Scalar::Float(value),
+            },
+            grid,
+            shape.to_vec(),
+        ))
     }
 
     pub fn ones(shape: &[u64], chunks: &[u64]) -> Result<Self, ArrayError> {
@@ -397,12 +406,16 @@ impl Array {
 
     /// Like [`Array::full`], with explicit (possibly irregular) chunk sizes per axis.
     pub fn full_chunks(chunks: Vec<Vec<u64>>, value: f64) -> Result<Self, ArrayError> {
-        Self::full_typed(chunks, value, DType::F64)
+        Self::full_typed(chunks, Scalar::Float(value), DType::F64)
     }
 
     /// An array of `dtype` filled with `value` (converted to the dtype as `astype`
     /// converts), with explicit chunk sizes per axis.
-    pub fn full_typed(chunks: Vec<Vec<u64>>, value: f64, dtype: DType) -> Result<Self, ArrayError> {
+    pub fn full_typed(
+        chunks: Vec<Vec<u64>>,
+        value: Scalar,
+        dtype: DType,
+    ) -> Result<Self, ArrayError> {
         if dtype == DType::Table {
             return Err(ArrayError::Type("arrays cannot hold tables".into()));
         }
@@ -410,7 +423,7 @@ impl Array {
         let shape = grid.shape();
         Ok(Self::typed(
             Node::Full {
-                value: cast_value(value, dtype),
+                value: value.cast(dtype),
             },
             grid,
             shape,
@@ -499,7 +512,7 @@ impl Array {
             Node::Scalar {
                 op,
                 array: self.clone(),
-                scalar,
+                scalar: Scalar::Float(scalar),
                 scalar_first,
             },
             self.grid.clone(),
@@ -833,7 +846,7 @@ impl Lowering {
             Node::Scan { input, axis, op } => {
                 let x = self.materialize(input);
                 let mut program = Program::default();
-                program.push(Instr::Input(0));
+                program.push_typed(Instr::Input(0), input.dtype);
                 let name = format!("{}-totals", op.name());
                 let totals = self.push(
                     &name,
@@ -951,41 +964,44 @@ impl Lowering {
         let v = match &*a.node {
             Node::Random { seed } => {
                 b.names.push("random_sample");
-                b.program.push(Instr::Random {
-                    seed: *seed,
-                    distribution: Distribution::Uniform,
-                })
+                b.program.push_typed(
+                    Instr::Random {
+                        seed: *seed,
+                        distribution: Distribution::Uniform,
+                    },
+                    a.dtype,
+                )
             }
             Node::Full { value } => {
                 b.names.push("full");
-                b.program.push(Instr::Const(*value))
+                b.program.push_typed(value.instr(), a.dtype)
             }
             Node::Iota { axis } => {
                 b.names.push("arange");
-                b.program.push(Instr::Iota { axis: *axis })
+                b.program.push_typed(Instr::Iota { axis: *axis }, a.dtype)
             }
             Node::Fault(fault) => {
                 b.names.push("fault");
-                b.program.push(Instr::Fault(fault.clone()))
+                b.program.push_typed(Instr::Fault(fault.clone()), a.dtype)
             }
             Node::KeepDims { input, .. } => self.emit(input, b),
             Node::Unary(op, x) => {
                 let x = self.emit(x, b);
                 b.names.push(unary_name(*op));
-                b.program.push(Instr::Unary(*op, x))
+                b.program.push_typed(Instr::Unary(*op, x), a.dtype)
             }
             Node::Binary(op, x, y) => {
                 let x = self.emit(x, b);
                 let y = self.emit(y, b);
                 b.names.push(binary_name(*op));
-                b.program.push(Instr::Binary(*op, x, y))
+                b.program.push_typed(Instr::Binary(*op, x, y), a.dtype)
             }
             Node::Select(c, x, y) => {
                 let c = self.emit(c, b);
                 let x = self.emit(x, b);
                 let y = self.emit(y, b);
                 b.names.push("where");
-                b.program.push(Instr::Select(c, x, y))
+                b.program.push_typed(Instr::Select(c, x, y), a.dtype)
             }
             Node::Scalar {
                 op,
@@ -994,10 +1010,14 @@ impl Lowering {
                 scalar_first,
             } => {
                 let x = self.emit(array, b);
-                let c = b.program.push(Instr::Const(*scalar));
+                let kind = match scalar {
+                    Scalar::Int(_) => DType::I64,
+                    Scalar::Float(_) => DType::F64,
+                };
+                let c = b.program.push_typed(scalar.instr(), kind);
                 b.names.push(binary_name(*op));
                 let (l, r) = if *scalar_first { (c, x) } else { (x, c) };
-                b.program.push(Instr::Binary(*op, l, r))
+                b.program.push_typed(Instr::Binary(*op, l, r), a.dtype)
             }
             Node::Reduce { .. }
             | Node::Rearrange { .. }
@@ -1011,21 +1031,24 @@ impl Lowering {
             | Node::Histogram { .. } => {
                 let layer = self.materialize(a);
                 let slot = b.slot(layer, None);
-                b.program.push(Instr::Input(slot))
+                b.program.push_typed(Instr::Input(slot), a.dtype)
             }
             Node::View { input, axes } => {
                 if let Node::Full { value } = &*input.node {
                     // A constant is the same everywhere: no input needed.
                     b.names.push("full");
-                    b.program.push(Instr::Const(*value))
+                    b.program.push_typed(value.instr(), a.dtype)
                 } else {
                     let layer = self.materialize(input);
                     b.names.push("broadcast");
                     let slot = b.slot(layer, Some(axes.clone()));
-                    b.program.push(Instr::InputBroadcast {
-                        slot,
-                        axes: axes.clone(),
-                    })
+                    b.program.push_typed(
+                        Instr::InputBroadcast {
+                            slot,
+                            axes: axes.clone(),
+                        },
+                        a.dtype,
+                    )
                 }
             }
         };
@@ -1086,7 +1109,7 @@ fn unary_name(op: UnaryOp) -> &'static str {
         UnaryOp::LogicalNot => "logical_not",
         UnaryOp::Invert => "invert",
         UnaryOp::CastF32 | UnaryOp::CastI64 | UnaryOp::CastI32 | UnaryOp::CastU8 => "astype",
-        UnaryOp::CastBool => "astype",
+        UnaryOp::CastBool | UnaryOp::CastF64 => "astype",
     }
 }
 
@@ -1234,19 +1257,6 @@ pub fn py_shape<T: std::fmt::Display>(shape: &[T]) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-    }
-}
-
-/// `value` converted to `dtype` as NumPy's `astype` converts it.
-pub fn cast_value(value: f64, dtype: DType) -> f64 {
-    use DType::*;
-    match dtype {
-        F64 | Table => value,
-        F32 => value as f32 as f64,
-        I64 => value as i64 as f64,
-        I32 => value as i64 as i32 as f64,
-        U8 => value as i64 as u8 as f64,
-        Bool => (value != 0.0) as u8 as f64,
     }
 }
 

@@ -304,7 +304,7 @@ fn assemble(
     let mut full = ArrayD::<f64>::zeros(IxDyn(&shape));
     let mut seen = 0u64;
     for c in chunks.iter().filter(|c| c.task.layer == output.layer) {
-        if c.dtype != Dtype::F64 {
+        if c.dtype != Dtype::F64 && c.dtype != Dtype::I64 {
             return Err(ClientError::Protocol(format!(
                 "chunk of dtype {:?}",
                 c.dtype
@@ -324,10 +324,19 @@ fn assemble(
                 c.task.chunk, c.shape
             )));
         }
+        // Integer results (exact int64 on the cluster) are converted to float64 here.
+        let int = c.dtype == Dtype::I64;
         let values: Vec<f64> = c
             .bytes
             .chunks_exact(8)
-            .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
+            .map(|b| {
+                let b: [u8; 8] = b.try_into().unwrap();
+                if int {
+                    i64::from_le_bytes(b) as f64
+                } else {
+                    f64::from_le_bytes(b)
+                }
+            })
             .collect();
         let dims: Vec<usize> = expected.iter().map(|&s| s as usize).collect();
         let view = ArrayViewD::from_shape(IxDyn(&dims), &values)

@@ -3,7 +3,8 @@
 //! cluster, no sockets) gives the values a direct computation gives.
 
 use kaon_client::array::{Array, Index, lower};
-use kaon_graph::{BinaryOp, DType, Graph, ReduceOp, TaskId};
+use kaon_graph::dtype::Scalar;
+use kaon_graph::{BinaryOp, DType, Graph, LiteralValues, ReduceOp, TaskId};
 use kaon_kernels::{Chunk, KernelOptions, run_task};
 use std::collections::HashMap;
 
@@ -66,7 +67,7 @@ fn run(arrays: &[&Array]) -> Vec<Vec<f64>> {
                     layer: o.layer,
                     chunk: c,
                 };
-                for (e, &v) in done[&task].as_f64().unwrap().iter().enumerate() {
+                for (e, &v) in done[&task].to_f64().unwrap().iter().enumerate() {
                     let mut rem = e as u64;
                     let mut pos = vec![0; cs.len()];
                     for k in (0..cs.len()).rev() {
@@ -85,7 +86,12 @@ fn run(arrays: &[&Array]) -> Vec<Vec<f64>> {
 /// A 7x5 array of 0..35 in uneven chunks.
 fn x() -> Array {
     let values: Vec<f64> = (0..35).map(f64::from).collect();
-    Array::from_values(values, vec![vec![3, 3, 1], vec![2, 2, 1]], DType::F64).unwrap()
+    Array::from_values(
+        LiteralValues::F64(values.into()),
+        vec![vec![3, 3, 1], vec![2, 2, 1]],
+        DType::F64,
+    )
+    .unwrap()
 }
 
 fn at(i: u64, j: u64) -> f64 {
@@ -154,7 +160,7 @@ fn products_scans_masks_and_histograms_give_numpys_values() {
     let mask = x
         .binary_typed(
             BinaryOp::Gt,
-            &x.constant_like(20.0, DType::F64),
+            &x.constant_like(Scalar::Float(20.0), DType::F64),
             DType::Bool,
         )
         .unwrap();
@@ -180,7 +186,12 @@ fn bad_layouts_are_refused_with_the_shapes() {
     let x = x();
     let err = x.reshape(&[6, 6]).unwrap_err().to_string();
     assert!(err.contains("size 35") && err.contains("(6, 6)"), "{err}");
-    let y = Array::from_values(vec![0.0; 6], vec![vec![2], vec![3]], DType::F64).unwrap();
+    let y = Array::from_values(
+        LiteralValues::F64(vec![0.0; 6].into()),
+        vec![vec![2], vec![3]],
+        DType::F64,
+    )
+    .unwrap();
     let err = Array::matmul(&x, &y).unwrap_err().to_string();
     assert!(err.contains("(7, 5)") && err.contains("(2, 3)"), "{err}");
     let err = Array::concatenate(&[&x, &y], 0).unwrap_err().to_string();

@@ -2,13 +2,15 @@
 
 use crate::graph::{Blockwise, ChunkHistogram, ChunkReduce, Combine, Layer, LayerOp, Stored};
 use crate::grid::ChunkGrid;
-use crate::layout::{AxisMap, Compress, Literal, Rearrange, Reshape};
+use crate::layout::{AxisMap, Compress, Literal, LiteralValues, Rearrange, Reshape};
 use crate::linalg::{MatMul, Scan};
 use crate::ntuple::{
     BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,
     Step,
 };
-use crate::program::{BinaryOp, Distribution, Fault, Instr, Program, ReduceOp, UnaryOp};
+use crate::program::{
+    BinaryOp, DType, Distribution, Fault, Instr, Program, ReduceOp, UnaryOp, ValueId,
+};
 use crate::{Graph, GraphError, LayerId};
 use kaon_proto as pb;
 
@@ -73,7 +75,11 @@ impl Graph {
                 Some(pb::layer::Op::Literal(l)) => LayerOp::Literal(Literal {
                     grid: grid_from_proto(l.grid.as_ref())
                         .map_err(|e| at(format!("has a bad grid: {e}")))?,
-                    values: l.values.clone().into(),
+                    values: if l.integer {
+                        LiteralValues::I64(l.int_values.clone().into())
+                    } else {
+                        LiteralValues::F64(l.values.clone().into())
+                    },
                 }),
                 Some(pb::layer::Op::Matmul(m)) => LayerOp::MatMul(MatMul { a: m.a, b: m.b }),
                 Some(pb::layer::Op::Stored(st)) => LayerOp::Stored(Stored {
@@ -125,7 +131,7 @@ impl Graph {
                         LayerOp::Blockwise(b) => pb::layer::Op::Blockwise(pb::Blockwise {
                             domain: Some(grid_to_proto(&b.domain)),
                             inputs: b.inputs.clone(),
-                            program: b.program.instrs.iter().map(instr_to_proto).collect(),
+                            program: program_to_proto(&b.program),
                             reduce: b.reduce.as_ref().map(|r| pb::ChunkReduce {
                                 op: reduce_op_to_proto(r.op) as i32,
                                 axes: r.axes.iter().map(|&a| a as u32).collect(),
@@ -168,9 +174,18 @@ impl Graph {
                             input: r.input,
                             grid: Some(grid_to_proto(&r.grid)),
                         }),
-                        LayerOp::Literal(l) => pb::layer::Op::Literal(pb::Literal {
-                            grid: Some(grid_to_proto(&l.grid)),
-                            values: l.values.to_vec(),
+                        LayerOp::Literal(l) => pb::layer::Op::Literal(match &l.values {
+                            LiteralValues::F64(v) => pb::Literal {
+                                grid: Some(grid_to_proto(&l.grid)),
+                                values: v.to_vec(),
+                                ..Default::default()
+                            },
+                            LiteralValues::I64(v) => pb::Literal {
+                                grid: Some(grid_to_proto(&l.grid)),
+                                int_values: v.to_vec(),
+                                integer: true,
+                                ..Default::default()
+                            },
                         }),
                         LayerOp::MatMul(m) => pb::layer::Op::Matmul(pb::MatMul { a: m.a, b: m.b }),
                         LayerOp::Stored(st) => pb::layer::Op::Stored(pb::Stored {
@@ -412,7 +427,7 @@ fn reduce_op_to_proto(op: ReduceOp) -> pb::ReduceOp {
     }
 }
 
-const UNARY: [(pb::UnaryOp, UnaryOp); 38] = [
+const UNARY: [(pb::UnaryOp, UnaryOp); 39] = [
     (pb::UnaryOp::Neg, UnaryOp::Neg),
     (pb::UnaryOp::Abs, UnaryOp::Abs),
     (pb::UnaryOp::Sqrt, UnaryOp::Sqrt),
@@ -451,6 +466,7 @@ const UNARY: [(pb::UnaryOp, UnaryOp); 38] = [
     (pb::UnaryOp::CastI32, UnaryOp::CastI32),
     (pb::UnaryOp::CastU8, UnaryOp::CastU8),
     (pb::UnaryOp::CastBool, UnaryOp::CastBool),
+    (pb::UnaryOp::CastF64, UnaryOp::CastF64),
 ];
 
 const BINARY: [(pb::BinaryOp, BinaryOp); 27] = [
@@ -498,6 +514,7 @@ fn program_from_proto(instrs: &[pb::Instr]) -> Result<Program, String> {
                 _ => return Err(bad("an unknown distribution")),
             },
             Some(Kind::Constant(c)) => Instr::Const(*c),
+            Some(Kind::ConstantInt(c)) => Instr::ConstInt(*c),
             Some(Kind::Unary(u)) => {
                 let op = UNARY
                     .iter()
@@ -532,9 +549,26 @@ fn program_from_proto(instrs: &[pb::Instr]) -> Result<Program, String> {
             },
             None => return Err(bad("no operation")),
         };
-        program.push(decoded);
+        let dtype = match instr.dtype {
+            0 => DType::F64,
+            d => match DType::from_proto(d) {
+                Some(DType::Table) | None => return Err(bad("an unknown dtype")),
+                Some(d) => d,
+            },
+        };
+        program.push_typed(decoded, dtype);
     }
     Ok(program)
+}
+
+fn program_to_proto(program: &Program) -> Vec<pb::Instr> {
+    (0..program.instrs.len())
+        .map(|i| {
+            let mut p = instr_to_proto(&program.instrs[i]);
+            p.dtype = program.dtype(i as ValueId).to_proto() as i32;
+            p
+        })
+        .collect()
 }
 
 fn instr_to_proto(instr: &Instr) -> pb::Instr {
@@ -548,6 +582,7 @@ fn instr_to_proto(instr: &Instr) -> pb::Instr {
             },
         }),
         Instr::Const(c) => Kind::Constant(*c),
+        Instr::ConstInt(c) => Kind::ConstantInt(*c),
         Instr::Unary(op, a) => Kind::Unary(pb::Unary {
             op: UNARY.iter().find(|(_, o)| o == op).unwrap().0 as i32,
             operand: *a,
@@ -574,7 +609,10 @@ fn instr_to_proto(instr: &Instr) -> pb::Instr {
             kind: Some(pb::fault::Kind::ExitWorker(true)),
         }),
     };
-    pb::Instr { kind: Some(kind) }
+    pb::Instr {
+        kind: Some(kind),
+        dtype: 0,
+    }
 }
 
 #[cfg(test)]
@@ -755,15 +793,16 @@ mod tests {
             last = p.push(Instr::Binary(op, last, x));
         }
         p.push(Instr::Select(x, last, x));
-        p.push(Instr::Iota { axis: 2 });
+        p.push_typed(Instr::ConstInt(-(1 << 62) - 3), DType::I64);
+        p.push_typed(Instr::Iota { axis: 2 }, DType::I32);
         p.push(Instr::InputBroadcast {
             slot: 1,
             axes: vec![-1, 0],
         });
-        let back = program_from_proto(&p.instrs.iter().map(instr_to_proto).collect::<Vec<_>>());
+        let back = program_from_proto(&program_to_proto(&p));
         assert_eq!(back.unwrap(), p);
         // Every proto enum value but 0 has an op.
-        assert_eq!(UNARY.len(), pb::UnaryOp::CastBool as usize);
+        assert_eq!(UNARY.len(), pb::UnaryOp::CastF64 as usize);
         assert_eq!(BINARY.len(), pb::BinaryOp::Hypot as usize);
     }
 

@@ -1,10 +1,64 @@
-//! Element types of arrays and NumPy 2's promotion rules between them (NEP 50).
+//! Element types of arrays, NumPy 2's promotion rules between them (NEP 50), and
+//! constants of a dtype.
 //!
-//! Kernels hold every value as a float64 and keep it inside the value set of its
-//! array's dtype with explicit cast instructions (`UnaryOp::Cast*`), so these rules
-//! decide both the dtype users see and where the client inserts casts. Pure logic.
+//! Kernels hold float values as float64 and integer and bool values as int64, and keep
+//! each inside the value set of its array's dtype with explicit cast instructions
+//! (`UnaryOp::Cast*`), so these rules decide both the dtype users see and where the
+//! client inserts casts. Pure logic.
 
-use crate::DType;
+use crate::{DType, Instr};
+
+/// A constant: integers exactly (as int64), floats as float64.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scalar {
+    Int(i64),
+    Float(f64),
+}
+
+impl Scalar {
+    /// The value converted to `dtype` as NumPy's `astype` converts it (floats to
+    /// integers truncate toward zero; integers wrap into narrower types; anything to
+    /// bool is `!= 0`).
+    pub fn cast(self, dtype: DType) -> Scalar {
+        use DType::*;
+        match (self, dtype) {
+            (s, F64 | Table) => Scalar::Float(s.to_f64()),
+            (s, F32) => Scalar::Float(s.to_f64() as f32 as f64),
+            (Scalar::Float(f), Bool) => Scalar::Int((f != 0.0) as i64),
+            // Saturating, NaN gives 0 (NumPy leaves these undefined).
+            (Scalar::Float(f), d) => Scalar::Int(f as i64).cast(d),
+            (Scalar::Int(i), I64) => Scalar::Int(i),
+            (Scalar::Int(i), I32) => Scalar::Int(i as i32 as i64),
+            (Scalar::Int(i), U8) => Scalar::Int(i as u8 as i64),
+            (Scalar::Int(i), Bool) => Scalar::Int((i != 0) as i64),
+        }
+    }
+
+    /// The value as a float64 (rounded beyond 2**53).
+    pub fn to_f64(self) -> f64 {
+        match self {
+            Scalar::Int(i) => i as f64,
+            Scalar::Float(f) => f,
+        }
+    }
+
+    /// The instruction that gives this constant.
+    pub fn instr(self) -> Instr {
+        match self {
+            Scalar::Int(i) => Instr::ConstInt(i),
+            Scalar::Float(f) => Instr::Const(f),
+        }
+    }
+}
+
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Int(i) => write!(f, "{i}"),
+            Scalar::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
 
 /// The kind of a Python scalar operand: NEP 50 treats Python's `bool`, `int` and
 /// `float` as *weak*: they take the array's dtype where its kind can hold them.
@@ -163,5 +217,24 @@ mod tests {
         assert_eq!(DType::from_name("int32"), Some(I32));
         assert_eq!(DType::from_name("table"), None);
         assert_eq!(U8.int_range(), Some((0.0, 255.0)));
+    }
+
+    #[test]
+    fn constants_cast_as_numpy_astype() {
+        let big = (1i64 << 53) + 1;
+        assert_eq!(Scalar::Int(big).cast(I64), Scalar::Int(big));
+        assert_eq!(
+            Scalar::Int(big).cast(F64),
+            Scalar::Float(9007199254740992.0)
+        );
+        assert_eq!(Scalar::Int(300).cast(U8), Scalar::Int(44));
+        assert_eq!(
+            Scalar::Int((1 << 31) + 1).cast(I32),
+            Scalar::Int(-(1 << 31) + 1)
+        );
+        assert_eq!(Scalar::Float(-2.7).cast(I64), Scalar::Int(-2));
+        assert_eq!(Scalar::Float(0.5).cast(Bool), Scalar::Int(1));
+        assert_eq!(Scalar::Float(0.1).cast(F32), Scalar::Float(0.1f32 as f64));
+        assert_eq!(Scalar::Int(big).instr(), Instr::ConstInt(big));
     }
 }

@@ -117,7 +117,28 @@ impl Compress {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Literal {
     pub grid: ChunkGrid,
-    pub values: Arc<[f64]>,
+    pub values: LiteralValues,
+}
+
+/// The values of a literal array in C order: floats, or integers (exact int64; what
+/// kernels hold integer and bool arrays as).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LiteralValues {
+    F64(Arc<[f64]>),
+    I64(Arc<[i64]>),
+}
+
+impl LiteralValues {
+    pub fn len(&self) -> usize {
+        match self {
+            LiteralValues::F64(v) => v.len(),
+            LiteralValues::I64(v) => v.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// One stretch of an output axis read from one input chunk.

@@ -39,7 +39,7 @@ pub use graph::{
     layer_inputs,
 };
 pub use grid::{ChunkGrid, MAX_NDIM};
-pub use layout::{AxisMap, Compress, Literal, Rearrange, Reshape, sliced_chunks};
+pub use layout::{AxisMap, Compress, Literal, LiteralValues, Rearrange, Reshape, sliced_chunks};
 pub use linalg::{MatMul, Scan};
 pub use ntuple::{
     BranchDecl, BranchKind, HistAxis, HistSpec, NtupleOutput, NtupleScan, Partition, Prim, Reducer,

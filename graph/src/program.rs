@@ -7,10 +7,11 @@
 
 use kaon_proto as pb;
 
-/// Element types. Kernels hold every array value as a float64; an array of another
-/// dtype keeps its values inside that dtype's value set with the cast instructions
-/// (`UnaryOp::Cast*`) the client inserts (see [`crate::dtype`]). `Table` is not an
-/// element type: a table chunk (an Arrow record batch) travels as an Arrow IPC stream.
+/// Element types. Kernels hold float values as float64 and integer and bool values as
+/// int64 (exact, wrapping as NumPy's integers do); an array of a narrower dtype keeps its
+/// values inside that dtype's value set with the cast instructions (`UnaryOp::Cast*`)
+/// the client inserts (see [`crate::dtype`]). `Table` is not an element type: a table
+/// chunk (an Arrow record batch) travels as an Arrow IPC stream.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
     F64,
@@ -126,6 +127,8 @@ pub enum UnaryOp {
     CastU8,
     /// 1 where the value is not 0 (NaN is true), else 0.
     CastBool,
+    /// Converts an integer value to float64 (rounding beyond 2**53, as NumPy).
+    CastF64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -198,6 +201,8 @@ pub enum Instr {
         distribution: Distribution,
     },
     Const(f64),
+    /// An integer constant (exact, where `Const` would round beyond 2**53).
+    ConstInt(i64),
     /// Each element's index along axis `axis` of the whole array (0, 1, 2, ...).
     Iota {
         axis: u32,
@@ -222,17 +227,43 @@ impl Instr {
     }
 }
 
-/// A fused per-chunk program.
+/// A fused per-chunk program: instructions, and the dtype of each one's value.
+///
+/// The dtype decides how kernels compute an instruction: integer and bool values are
+/// computed in wrapping int64 arithmetic, float values in float64; operands are
+/// converted where an instruction reads a value of the other kind.
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Program {
     pub instrs: Vec<Instr>,
+    /// `dtypes[i]` is the dtype of value `i`; always as long as `instrs`.
+    dtypes: Vec<DType>,
 }
 
 impl Program {
-    /// Appends an instruction and returns the value it defines.
+    /// Appends an instruction whose value is a float64 and returns the value it defines.
     pub fn push(&mut self, instr: Instr) -> ValueId {
+        self.push_typed(instr, DType::F64)
+    }
+
+    /// Appends an instruction whose value has `dtype` and returns the value it defines.
+    pub fn push_typed(&mut self, instr: Instr, dtype: DType) -> ValueId {
         self.instrs.push(instr);
+        self.dtypes.push(dtype);
         (self.instrs.len() - 1) as ValueId
+    }
+
+    /// The dtype of value `v`.
+    pub fn dtype(&self, v: ValueId) -> DType {
+        self.dtypes.get(v as usize).copied().unwrap_or(DType::F64)
+    }
+
+    /// The program cut after value `v`: the program computing `v`.
+    pub fn truncated(&self, v: ValueId) -> Program {
+        let n = (v as usize + 1).min(self.instrs.len());
+        Program {
+            instrs: self.instrs[..n].to_vec(),
+            dtypes: self.dtypes[..n].to_vec(),
+        }
     }
 }
 

@@ -56,10 +56,9 @@ def normalize_address(address: str) -> str:
 
 
 def _as_numpy(flat: np.ndarray, shape: list, dtype: Any = None) -> Any:
-    if flat.dtype == np.uint8:
-        flat = flat.view(np.float64)  # one chunk, as received: no copy
     if dtype is not None and dtype != flat.dtype:
-        flat = flat.astype(dtype)  # kernels hold values as float64
+        # Kernels hold floats as float64 and integers and bools as int64.
+        flat = flat.astype(dtype)
     if not shape:
         return flat[0]  # a NumPy scalar, as NumPy's and dask's reductions give
     return flat.reshape(tuple(shape))

@@ -7,8 +7,7 @@
 
 use super::{Array, ArrayError, Node, py_shape};
 use kaon_graph::dtype::{promote, sum_of};
-use kaon_graph::{AxisMap, ChunkGrid, DType, ReduceOp, sliced_chunks};
-use std::sync::Arc;
+use kaon_graph::{AxisMap, ChunkGrid, DType, LiteralValues, ReduceOp, sliced_chunks};
 
 /// One item of a NumPy basic index, normalized against the axis it applies to.
 #[derive(Clone, Debug, PartialEq)]
@@ -375,12 +374,21 @@ impl Array {
         ))
     }
 
-    /// An array given as data (`values` in C order, already in `dtype`'s value set).
+    /// An array given as data (`values` in C order, already in `dtype`'s value set:
+    /// integers for integer and bool dtypes, floats for float dtypes).
     pub fn from_values(
-        values: Vec<f64>,
+        values: LiteralValues,
         chunks: Vec<Vec<u64>>,
         dtype: DType,
     ) -> Result<Array, ArrayError> {
+        let ints = matches!(values, LiteralValues::I64(_));
+        if ints == dtype.is_float() || dtype == DType::Table {
+            return Err(ArrayError::Type(format!(
+                "{} values cannot be an array of dtype {}",
+                if ints { "integer" } else { "float" },
+                dtype.name()
+            )));
+        }
         let grid = ChunkGrid::new(chunks)?;
         if grid.num_elements() != values.len() as u64 {
             return Err(ArrayError::Broadcast(format!(
@@ -390,7 +398,6 @@ impl Array {
             )));
         }
         let shape = grid.shape();
-        let values: Arc<[f64]> = values.into();
         Ok(Array::typed(Node::Literal { values }, grid, shape, dtype))
     }
 
@@ -420,9 +427,15 @@ impl Array {
         let bd = b.rechunk(vec![inner, bc[1].clone()])?;
         let grid = ChunkGrid::new(vec![ad.logical_chunks()[0].clone(), bc[1].clone()])?;
         let shape = grid.shape();
-        // Computed in float64 (exact for integers to 2**53), then in NumPy's result
-        // dtype: integers wrap as NumPy's do, bool is "any product is true".
-        let product = Array::typed(Node::MatMul { a: ad, b: bd }, grid, shape, DType::F64);
+        // Computed in int64 (exact, wrapping) for integer and bool operands, else in
+        // float64; then in NumPy's result dtype: narrower integers wrap as NumPy's do,
+        // bool is "any product is true".
+        let kind = if dtype.is_float() {
+            DType::F64
+        } else {
+            DType::I64
+        };
+        let product = Array::typed(Node::MatMul { a: ad, b: bd }, grid, shape, kind);
         product.astype(dtype)
     }
 

@@ -2,17 +2,18 @@
 //! result dtype NumPy gives) and the kernel ops (and casts) it lowers to.
 
 use super::{Array, ArrayError};
-use kaon_graph::dtype::{ScalarKind, float_of, promote, promote_weak};
+use kaon_graph::dtype::{Scalar, ScalarKind, float_of, promote, promote_weak};
 use kaon_graph::{BinaryOp, DType, UnaryOp};
 
 /// An operand of a ufunc.
 #[derive(Clone, Debug)]
 pub enum Operand {
     Array(Array),
-    /// A Python `bool`, `int` or `float`: weak, it takes the arrays' dtype (NEP 50).
-    Weak(f64, ScalarKind),
+    /// A Python `bool`, `int` or `float`: weak, it takes the arrays' dtype (NEP 50). A
+    /// Python int beyond int64 is a `Scalar::Float` of kind `Int`.
+    Weak(Scalar, ScalarKind),
     /// A NumPy scalar (or 0-d array) of a dtype: promoted like an array.
-    Strong(f64, DType),
+    Strong(Scalar, DType),
 }
 
 /// The NumPy ufuncs Kaon computes, by NumPy's names.
@@ -222,7 +223,8 @@ fn out_of_range(args: &[Operand], d: DType) -> bool {
         return false;
     };
     args.iter().any(|a| match a {
-        Operand::Weak(v, ScalarKind::Int) => *v < lo || *v > hi,
+        Operand::Weak(Scalar::Int(v), ScalarKind::Int) => (*v as f64) < lo || (*v as f64) > hi,
+        Operand::Weak(Scalar::Float(v), ScalarKind::Int) => *v < lo || *v > hi,
         _ => false,
     })
 }
@@ -349,7 +351,7 @@ fn unary(
             } else {
                 180.0 / std::f64::consts::PI
             };
-            let k = x.constant_like(k, f);
+            let k = x.constant_like(Scalar::Float(k), f);
             let r = x.binary_typed(BinaryOp::Mul, &k, f)?;
             if f == DType::F32 { wrap(r, f) } else { r }
         }
@@ -491,7 +493,7 @@ mod tests {
     use super::*;
 
     fn arr(d: DType) -> Array {
-        Array::full_typed(vec![vec![2, 2]], 3.0, d).unwrap()
+        Array::full_typed(vec![vec![2, 2]], Scalar::Int(3), d).unwrap()
     }
 
     #[test]
@@ -501,19 +503,22 @@ mod tests {
         let r = add
             .apply(&[
                 Operand::Array(arr(I32)),
-                Operand::Weak(1.0, ScalarKind::Int),
+                Operand::Weak(Scalar::Int(1), ScalarKind::Int),
             ])
             .unwrap();
         assert_eq!(r.dtype(), I32);
         let r = add
             .apply(&[
                 Operand::Array(arr(I32)),
-                Operand::Weak(1.5, ScalarKind::Float),
+                Operand::Weak(Scalar::Float(1.5), ScalarKind::Float),
             ])
             .unwrap();
         assert_eq!(r.dtype(), F64);
         let r = add
-            .apply(&[Operand::Array(arr(F32)), Operand::Strong(1.5, F64)])
+            .apply(&[
+                Operand::Array(arr(F32)),
+                Operand::Strong(Scalar::Float(1.5), F64),
+            ])
             .unwrap();
         assert_eq!(r.dtype(), F64);
         let r = add
@@ -527,14 +532,14 @@ mod tests {
         let r = lt
             .apply(&[
                 Operand::Array(arr(U8)),
-                Operand::Weak(300.0, ScalarKind::Int),
+                Operand::Weak(Scalar::Int(300), ScalarKind::Int),
             ])
             .unwrap();
         assert_eq!(r.dtype(), Bool);
         let err = add
             .apply(&[
                 Operand::Array(arr(U8)),
-                Operand::Weak(300.0, ScalarKind::Int),
+                Operand::Weak(Scalar::Int(300), ScalarKind::Int),
             ])
             .unwrap_err();
         assert!(matches!(err, ArrayError::Overflow(_)), "{err}");
@@ -546,7 +551,7 @@ mod tests {
         let w = Ufunc::Where
             .apply(&[
                 Operand::Array(arr(Bool)),
-                Operand::Weak(1.0, ScalarKind::Int),
+                Operand::Weak(Scalar::Int(1), ScalarKind::Int),
                 Operand::Array(arr(F32)),
             ])
             .unwrap();

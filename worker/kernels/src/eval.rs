@@ -12,11 +12,31 @@
 //! to AVX2 + FMA. Every path gives the same bits: the element functions use `mul_add`,
 //! which is fused everywhere (an instruction, or glibc's exact `fma` without one), and
 //! u64 -> f64 conversions are exact. (The AVX-512 target features need Rust 1.89.)
+//!
+//! Integer and bool values (see [`Repr`]) are computed in wrapping int64 arithmetic by
+//! steps of their own; their buffers hold the int64 bits in the same 8-byte slots. A
+//! value is converted where an instruction reads one of the other kind (an int64 operand
+//! of `sqrt`, a float64 operand of a cast to an integer dtype).
 
 use kaon_graph::{BinaryOp, Instr, Program, ReduceOp, UnaryOp};
 
+use crate::Repr;
 use crate::fastmath;
+use crate::intmath;
 use crate::math;
+use crate::reduce::Reducer;
+
+/// The int64 an integer value's slot holds.
+#[inline(always)]
+pub(crate) fn int_of(slot: f64) -> i64 {
+    slot.to_bits() as i64
+}
+
+/// The slot holding int64 `i`.
+#[inline(always)]
+pub(crate) fn slot_of(i: i64) -> f64 {
+    f64::from_bits(i as u64)
+}
 
 /// Elements per tile: the unit of evaluation. Small enough that the buffers of a
 /// program stay in the L1/L2 cache, large enough that interpreting the program per tile
@@ -38,6 +58,15 @@ pub enum Src {
     /// A unary op of a random stream, read by one op only: generated and computed inside
     /// the loop of a [`Step::RandomPair`], or stored by a step of its own for other readers.
     RandomUnary(UnaryOp, u64),
+}
+
+/// A scalar's slot: the value as `repr` holds it.
+fn scalar_as(x: f64, from: Repr, to: Repr) -> f64 {
+    match (from, to) {
+        (Repr::I64, Repr::F64) => int_of(x) as f64,
+        (Repr::F64, Repr::I64) => slot_of(x as i64),
+        _ => x,
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -69,17 +98,41 @@ enum Step {
         out: usize,
     },
     /// `out = if c != 0 { a } else { b }`; scalar operands are filled into buffers.
+    /// `int_cond`: the condition is an integer value.
     Select {
         c: Src,
+        int_cond: bool,
         a: Src,
         b: Src,
+        out: usize,
+    },
+    /// Integer ops (of integer operands; see [`intmath`]).
+    IntUnary {
+        op: UnaryOp,
+        a: Src,
+        out: usize,
+    },
+    IntBinary {
+        op: BinaryOp,
+        a: Src,
+        b: Src,
+        out: usize,
+    },
+    /// Integer to float64 (rounding beyond 2**53, as NumPy's `astype`).
+    ToFloat {
+        a: Src,
+        out: usize,
+    },
+    /// Float64 to integer: truncated toward zero, saturating, NaN gives 0.
+    ToInt {
+        a: Src,
         out: usize,
     },
     Fill {
         value: f64,
         out: usize,
     },
-    /// Each element's index along `axis` of the whole array.
+    /// Each element's index along `axis` of the whole array (an integer value).
     Iota {
         axis: usize,
         out: usize,
@@ -94,6 +147,8 @@ pub struct Plan {
     chunk_shape: Vec<usize>,
     chunk_offset: Vec<u64>,
     result: Src,
+    /// How the result's slots hold it.
+    result_repr: Repr,
     nbufs: usize,
 }
 
@@ -102,6 +157,8 @@ pub struct Plan {
 struct Builder {
     steps: Vec<Step>,
     nbufs: usize,
+    /// Values already converted to the other representation, by value id.
+    converted: Vec<(usize, Src)>,
 }
 
 impl Builder {
@@ -134,12 +191,72 @@ impl Builder {
             v => v,
         }
     }
+
+    /// Value `i` held as `to`, where a loop reads it from memory (or a scalar).
+    fn stored_as(&mut self, vals: &mut [Src], reprs: &[Repr], i: usize, to: Repr) -> Src {
+        if reprs[i] == to {
+            self.stored(vals, i)
+        } else {
+            self.held_as(vals, reprs, i, to)
+        }
+    }
+
+    /// Value `i` (held as `reprs[i]`) held as `to`: converted once for all readers.
+    fn held_as(&mut self, vals: &mut [Src], reprs: &[Repr], i: usize, to: Repr) -> Src {
+        if reprs[i] == to {
+            return vals[i];
+        }
+        if let Some(&(_, v)) = self.converted.iter().find(|(j, _)| *j == i) {
+            return v;
+        }
+        let v = match vals[i] {
+            Src::Scalar(x) => Src::Scalar(scalar_as(x, reprs[i], to)),
+            _ => {
+                let a = self.stored(vals, i);
+                self.convert(a, to)
+            }
+        };
+        self.converted.push((i, v));
+        v
+    }
+
+    /// A stored (or scalar) value converted to `to`.
+    fn convert(&mut self, a: Src, to: Repr) -> Src {
+        match (a, to) {
+            (Src::Scalar(x), to) => Src::Scalar(scalar_as(x, Repr::opposite(to), to)),
+            (a, Repr::F64) => self.push(|out| Step::ToFloat { a, out }),
+            (a, Repr::I64) => self.push(|out| Step::ToInt { a, out }),
+        }
+    }
+}
+
+impl Repr {
+    fn opposite(self) -> Repr {
+        match self {
+            Repr::F64 => Repr::I64,
+            Repr::I64 => Repr::F64,
+        }
+    }
 }
 
 impl Plan {
-    /// Builds the plan of `program` for chunk `chunk`. `input_pos[slot]` is the position
-    /// of input slot `slot` in the task's input list. Faults must have been handled.
+    /// Builds the plan of `program` for chunk `chunk` of float64 inputs. `input_pos[slot]`
+    /// is the position of input slot `slot` in the task's input list. Faults must have
+    /// been handled.
+    #[cfg(test)]
     pub fn new(program: &Program, chunk: u64, input_pos: &[usize]) -> Result<Plan, String> {
+        let reprs = vec![Repr::F64; input_pos.iter().map(|&p| p + 1).max().unwrap_or(0)];
+        Plan::typed(program, chunk, input_pos, &reprs)
+    }
+
+    /// Like [`Plan::new`]; `input_reprs[p]` is how the input at position `p` holds its
+    /// values.
+    pub fn typed(
+        program: &Program,
+        chunk: u64,
+        input_pos: &[usize],
+        input_reprs: &[Repr],
+    ) -> Result<Plan, String> {
         let n = program.instrs.len();
         if n == 0 {
             return Err("the program is empty".into());
@@ -164,16 +281,22 @@ impl Plan {
             }
         }
         let mut vals: Vec<Src> = Vec::with_capacity(n);
+        let mut reprs: Vec<Repr> = Vec::with_capacity(n);
         let mut b = Builder::default();
         for (i, instr) in program.instrs.iter().enumerate() {
             if !live[i] {
                 vals.push(Src::Scalar(f64::NAN));
+                reprs.push(Repr::F64);
                 continue;
             }
-            let v = match instr {
+            let want = Repr::of(program.dtype(i as u32));
+            let (v, repr) = match instr {
                 Instr::Input(slot) | Instr::InputBroadcast { slot, .. } => {
                     match input_pos.get(*slot as usize) {
-                        Some(&p) => Src::Input(p),
+                        Some(&p) => (
+                            Src::Input(p),
+                            input_reprs.get(p).copied().unwrap_or(Repr::F64),
+                        ),
                         None => {
                             return Err(format!(
                                 "instruction {i} reads input {slot}, but the layer has {} inputs",
@@ -184,71 +307,150 @@ impl Plan {
                 }
                 Instr::Random { seed, distribution } => match distribution {
                     kaon_graph::Distribution::Uniform => {
-                        Src::Random(math::stream_key(*seed, chunk))
+                        (Src::Random(math::stream_key(*seed, chunk)), Repr::F64)
                     }
                 },
-                Instr::Const(c) => Src::Scalar(*c),
-                Instr::Iota { axis } => b.push(|out| Step::Iota {
-                    axis: *axis as usize,
-                    out,
-                }),
-                Instr::Unary(op, a) => match vals[*a as usize] {
-                    Src::Scalar(x) => Src::Scalar(math::unary(*op, x)),
-                    // Its only reader: computed where this op's value is read.
-                    Src::Random(key) if uses[*a as usize] == 1 => Src::RandomUnary(*op, key),
-                    _ => {
-                        let a = b.stored(&mut vals, *a as usize);
-                        b.push(|out| Step::Unary { op: *op, a, out })
+                Instr::Const(c) => (Src::Scalar(*c), Repr::F64),
+                Instr::ConstInt(c) => (Src::Scalar(slot_of(*c)), Repr::I64),
+                Instr::Iota { axis } => (
+                    b.push(|out| Step::Iota {
+                        axis: *axis as usize,
+                        out,
+                    }),
+                    Repr::I64,
+                ),
+                Instr::Unary(op, a) => {
+                    let (op, a) = (*op, *a as usize);
+                    if op == UnaryOp::CastF64 {
+                        (b.held_as(&mut vals, &reprs, a, Repr::F64), Repr::F64)
+                    } else if reprs[a] == Repr::I64 && intmath::unary_is_int(op) {
+                        let v = match vals[a] {
+                            Src::Scalar(x) => Src::Scalar(slot_of(intmath::unary(op, int_of(x)))),
+                            _ => {
+                                let a = b.stored(&mut vals, a);
+                                b.push(|out| Step::IntUnary { op, a, out })
+                            }
+                        };
+                        (v, Repr::I64)
+                    } else {
+                        let x = b.held_as(&mut vals, &reprs, a, Repr::F64);
+                        let v = match x {
+                            Src::Scalar(x) => Src::Scalar(math::unary(op, x)),
+                            // Its only reader: computed where this op's value is read.
+                            Src::Random(key) if uses[a] == 1 => Src::RandomUnary(op, key),
+                            _ => {
+                                let a = if reprs[a] == Repr::F64 {
+                                    b.stored(&mut vals, a)
+                                } else {
+                                    x
+                                };
+                                b.push(|out| Step::Unary { op, a, out })
+                            }
+                        };
+                        (v, Repr::F64)
                     }
-                },
-                Instr::Binary(op, x, y) => match (vals[*x as usize], vals[*y as usize]) {
-                    (Src::Scalar(x), Src::Scalar(y)) => Src::Scalar(math::binary(*op, x, y)),
-                    (Src::RandomUnary(f, ku), Src::RandomUnary(g, kv))
-                        if uses[*x as usize] == 1
-                            && uses[*y as usize] == 1
-                            && pair_fuses(*op, f, g) =>
+                }
+                Instr::Binary(op, x, y) => {
+                    let (op, x, y) = (*op, *x as usize, *y as usize);
+                    if reprs[x] == Repr::I64 && reprs[y] == Repr::I64 && intmath::binary_is_int(op)
                     {
-                        b.push(|out| Step::RandomPair {
-                            op: *op,
-                            f,
-                            ku,
-                            g,
-                            kv,
-                            out,
-                        })
+                        let v = match (vals[x], vals[y]) {
+                            (Src::Scalar(x), Src::Scalar(y)) => {
+                                Src::Scalar(slot_of(intmath::binary(op, int_of(x), int_of(y))))
+                            }
+                            _ => {
+                                let x = b.stored(&mut vals, x);
+                                let y = b.stored(&mut vals, y);
+                                b.push(|out| Step::IntBinary {
+                                    op,
+                                    a: x,
+                                    b: y,
+                                    out,
+                                })
+                            }
+                        };
+                        (v, Repr::I64)
+                    } else {
+                        let xv = b.held_as(&mut vals, &reprs, x, Repr::F64);
+                        let yv = b.held_as(&mut vals, &reprs, y, Repr::F64);
+                        let v = match (xv, yv) {
+                            (Src::Scalar(x), Src::Scalar(y)) => Src::Scalar(math::binary(op, x, y)),
+                            (Src::RandomUnary(f, ku), Src::RandomUnary(g, kv))
+                                if uses[x] == 1 && uses[y] == 1 && pair_fuses(op, f, g) =>
+                            {
+                                b.push(|out| Step::RandomPair {
+                                    op,
+                                    f,
+                                    ku,
+                                    g,
+                                    kv,
+                                    out,
+                                })
+                            }
+                            _ => {
+                                let x = b.stored_as(&mut vals, &reprs, x, Repr::F64);
+                                let y = b.stored_as(&mut vals, &reprs, y, Repr::F64);
+                                b.push(|out| Step::Binary {
+                                    op,
+                                    a: x,
+                                    b: y,
+                                    out,
+                                })
+                            }
+                        };
+                        (v, Repr::F64)
                     }
-                    _ => {
-                        let x = b.stored(&mut vals, *x as usize);
-                        let y = b.stored(&mut vals, *y as usize);
-                        b.push(|out| Step::Binary {
-                            op: *op,
-                            a: x,
-                            b: y,
-                            out,
-                        })
-                    }
-                },
-                Instr::Select(c, x, y) => match vals[*c as usize] {
-                    Src::Scalar(c) => {
-                        let chosen = if c != 0.0 { *x } else { *y };
-                        match vals[chosen as usize] {
-                            Src::Scalar(v) => Src::Scalar(v),
-                            _ => b.stored(&mut vals, chosen as usize),
+                }
+                Instr::Select(c, x, y) => {
+                    let (c, x, y) = (*c as usize, *x as usize, *y as usize);
+                    let repr = if reprs[x] == Repr::I64 && reprs[y] == Repr::I64 {
+                        Repr::I64
+                    } else {
+                        Repr::F64
+                    };
+                    let int_cond = reprs[c] == Repr::I64;
+                    let v = match vals[c] {
+                        Src::Scalar(cv) => {
+                            let truth = if int_cond { int_of(cv) != 0 } else { cv != 0.0 };
+                            b.stored_as(&mut vals, &reprs, if truth { x } else { y }, repr)
                         }
-                    }
-                    _ => {
-                        let c = b.stored(&mut vals, *c as usize);
-                        let x = b.stored(&mut vals, *x as usize);
-                        let y = b.stored(&mut vals, *y as usize);
-                        let (x, y) = (b.filled(x), b.filled(y));
-                        b.push(|out| Step::Select { c, a: x, b: y, out })
-                    }
-                },
+                        _ => {
+                            let c = b.stored(&mut vals, c);
+                            let x = b.stored_as(&mut vals, &reprs, x, repr);
+                            let y = b.stored_as(&mut vals, &reprs, y, repr);
+                            let (x, y) = (b.filled(x), b.filled(y));
+                            b.push(|out| Step::Select {
+                                c,
+                                int_cond,
+                                a: x,
+                                b: y,
+                                out,
+                            })
+                        }
+                    };
+                    (v, repr)
+                }
                 Instr::Fault(_) => {
                     return Err(format!("instruction {i} is a fault that was not raised"));
                 }
             };
+            // Held as its dtype says.
+            let v = if repr == want {
+                v
+            } else {
+                let stored = match v {
+                    Src::Random(key) => b.push(|out| Step::Random { key, out }),
+                    Src::RandomUnary(op, key) => b.push(|out| Step::Unary {
+                        op,
+                        a: Src::Random(key),
+                        out,
+                    }),
+                    v => v,
+                };
+                b.convert(stored, want)
+            };
             vals.push(v);
+            reprs.push(want);
         }
         let result = match vals[n - 1] {
             // A constant result is written to a buffer of its own.
@@ -263,8 +465,34 @@ impl Plan {
             chunk_shape: Vec::new(),
             chunk_offset: Vec::new(),
             result,
+            result_repr: reprs[n - 1],
             nbufs: b.nbufs,
         })
+    }
+
+    /// How the result's slots hold its values.
+    pub fn result_repr(&self) -> Repr {
+        self.result_repr
+    }
+
+    /// Makes the plan give its result as `repr` (for histograms, which bin floats).
+    pub fn convert_result(&mut self, repr: Repr) {
+        if self.result_repr == repr {
+            return;
+        }
+        let mut b = Builder {
+            steps: std::mem::take(&mut self.steps),
+            nbufs: self.nbufs,
+            converted: Vec::new(),
+        };
+        // A constant result's buffer (see `typed`) is the last one and stays last.
+        self.result = match self.result {
+            Src::Scalar(x) => Src::Scalar(scalar_as(x, self.result_repr, repr)),
+            a => b.convert(a, repr),
+        };
+        self.steps = b.steps;
+        self.nbufs = b.nbufs;
+        self.result_repr = repr;
     }
 
     /// Where the chunk lies in the array, for programs that number elements (`Iota`).
@@ -273,7 +501,8 @@ impl Plan {
         self.chunk_offset = offset;
     }
 
-    /// Fills `out` with the index along `axis` of elements `start..` of the chunk.
+    /// Fills `out` with the index along `axis` of elements `start..` of the chunk (as
+    /// integer slots).
     fn fill_iota(&self, axis: usize, out: &mut [f64], start: usize) {
         let (Some(&len), Some(&offset)) = (self.chunk_shape.get(axis), self.chunk_offset.get(axis))
         else {
@@ -283,7 +512,7 @@ impl Plan {
         let stride: usize = self.chunk_shape[axis + 1..].iter().product();
         for (i, o) in out.iter_mut().enumerate() {
             let e = start + i;
-            *o = (offset + ((e / stride.max(1)) % len.max(1)) as u64) as f64;
+            *o = slot_of((offset + ((e / stride.max(1)) % len.max(1)) as u64) as i64);
         }
     }
 
@@ -427,15 +656,47 @@ fn eval_tile_impl<'a, const HW_CONVERT: bool>(
             } => pair_loop(op, f, g, &mut bufs[out][..len], uniform(ku), uniform(kv)),
             Step::Fill { value, out } => bufs[out][..len].fill(value),
             Step::Iota { axis, out } => plan.fill_iota(axis, &mut bufs[out][..len], start),
-            Step::Select { c, a, b, out } => {
+            Step::Select {
+                c,
+                int_cond,
+                a,
+                b,
+                out,
+            } => {
                 let (before, rest) = bufs.split_at_mut(out);
                 let dst = &mut rest[0][..len];
                 let c = operand(c, inputs, before, start, len);
                 let a = operand(a, inputs, before, start, len);
                 let b = operand(b, inputs, before, start, len);
-                for (((d, &c), &x), &y) in dst.iter_mut().zip(c).zip(a).zip(b) {
-                    *d = if c != 0.0 { x } else { y };
+                let rows = dst.iter_mut().zip(c).zip(a).zip(b);
+                if int_cond {
+                    rows.for_each(|(((d, &c), &x), &y)| *d = if int_of(c) != 0 { x } else { y });
+                } else {
+                    rows.for_each(|(((d, &c), &x), &y)| *d = if c != 0.0 { x } else { y });
                 }
+            }
+            Step::IntUnary { op, a, out } => {
+                let (before, rest) = bufs.split_at_mut(out);
+                let a = operand(a, inputs, before, start, len);
+                map1(&mut rest[0][..len], a, |x| {
+                    slot_of(intmath::unary(op, int_of(x)))
+                });
+            }
+            Step::IntBinary { op, a, b, out } => {
+                let (before, rest) = bufs.split_at_mut(out);
+                int_binary_loop(op, &mut rest[0][..len], a, b, |s| {
+                    operand(s, inputs, before, start, len)
+                });
+            }
+            Step::ToFloat { a, out } => {
+                let (before, rest) = bufs.split_at_mut(out);
+                let a = operand(a, inputs, before, start, len);
+                map1(&mut rest[0][..len], a, |x| int_of(x) as f64);
+            }
+            Step::ToInt { a, out } => {
+                let (before, rest) = bufs.split_at_mut(out);
+                let a = operand(a, inputs, before, start, len);
+                map1(&mut rest[0][..len], a, |x| slot_of(x as i64));
             }
             Step::Binary { op, a, b, out } => {
                 let (before, rest) = bufs.split_at_mut(out);
@@ -485,6 +746,35 @@ fn operand<'b>(
         // Plans never pass scalars here (they are folded or take the _sv/_vs loops), nor
         // random streams (only unary ops and pairs read them unstored).
         Src::Scalar(_) | Src::Random(_) | Src::RandomUnary(..) => &[],
+    }
+}
+
+/// `dst[i] = op(a[i], b[i])` on integer values; either operand may be a scalar.
+#[inline(always)]
+fn int_binary_loop<'b>(
+    op: BinaryOp,
+    dst: &mut [f64],
+    a: Src,
+    b: Src,
+    slice: impl Fn(Src) -> &'b [f64],
+) {
+    // The common ops get loops of their own (vectorized); the others match per element.
+    macro_rules! go {
+        ($f:expr) => {{
+            let f = $f;
+            let g = |x: f64, y: f64| slot_of(f(int_of(x), int_of(y)));
+            match (a, b) {
+                (Src::Scalar(x), b) => map1(dst, slice(b), |y| g(x, y)),
+                (a, Src::Scalar(y)) => map1(dst, slice(a), |x| g(x, y)),
+                (a, b) => map2(dst, slice(a), slice(b), g),
+            }
+        }};
+    }
+    match op {
+        BinaryOp::Add => go!(i64::wrapping_add),
+        BinaryOp::Sub => go!(i64::wrapping_sub),
+        BinaryOp::Mul => go!(i64::wrapping_mul),
+        op => go!(move |x, y| intmath::binary(op, x, y)),
     }
 }
 
@@ -660,29 +950,33 @@ fn binary_loop_vs(op: BinaryOp, dst: &mut [f64], a: &[f64], y: f64) {
 
 /// Reduces a slice pairwise, like NumPy's summation: blocks of up to 1024 elements
 /// reduced in 16 interleaved accumulators, blocks combined in a binary tree. Min and max
-/// propagate NaN; an empty slice gives the op's identity.
-pub fn reduce_slice(op: ReduceOp, xs: &[f64]) -> f64 {
+/// propagate NaN; an empty slice gives the op's identity. Integer slots reduce in
+/// wrapping int64 arithmetic.
+pub fn reduce_slice(r: Reducer, xs: &[f64]) -> f64 {
     match isa() {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: isa() reports AVX2 (or better) only where the CPU has AVX2 and FMA.
-        Isa::Avx2 | Isa::Avx512 => unsafe { reduce_slice_avx2(op, xs) },
-        _ => reduce_slice_impl(op, xs),
+        Isa::Avx2 | Isa::Avx512 => unsafe { reduce_slice_avx2(r, xs) },
+        _ => reduce_slice_impl(r, xs),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn reduce_slice_avx2(op: ReduceOp, xs: &[f64]) -> f64 {
-    reduce_slice_impl(op, xs)
+fn reduce_slice_avx2(r: Reducer, xs: &[f64]) -> f64 {
+    reduce_slice_impl(r, xs)
 }
 
 #[inline(always)]
-fn reduce_slice_impl(op: ReduceOp, xs: &[f64]) -> f64 {
-    match op {
-        ReduceOp::Sum => pairwise(xs, 0.0, |a, b| a + b),
-        ReduceOp::Prod => pairwise(xs, 1.0, |a, b| a * b),
-        ReduceOp::Min => pairwise(xs, f64::INFINITY, math::minimum),
-        ReduceOp::Max => pairwise(xs, f64::NEG_INFINITY, math::maximum),
+fn reduce_slice_impl(r: Reducer, xs: &[f64]) -> f64 {
+    match (r.repr, r.op) {
+        (Repr::F64, ReduceOp::Sum) => pairwise(xs, 0.0, |a, b| a + b),
+        (Repr::F64, ReduceOp::Prod) => pairwise(xs, 1.0, |a, b| a * b),
+        (Repr::F64, ReduceOp::Min) => pairwise(xs, f64::INFINITY, math::minimum),
+        (Repr::F64, ReduceOp::Max) => pairwise(xs, f64::NEG_INFINITY, math::maximum),
+        (Repr::I64, op) => pairwise(xs, r.identity(), |a, b| {
+            slot_of(intmath::combine(op, int_of(a), int_of(b)))
+        }),
     }
 }
 
@@ -762,19 +1056,34 @@ mod tests {
     fn pairwise_reductions_of_a_slice() {
         let xs: Vec<f64> = (0..10_000).map(|i| (i % 17) as f64 * 0.25).collect();
         let exact: f64 = xs.iter().sum(); // exact: all partial sums are small multiples of 1/4
-        assert_eq!(reduce_slice(ReduceOp::Sum, &xs), exact);
-        assert_eq!(reduce_slice(ReduceOp::Sum, &[]), 0.0);
-        assert_eq!(reduce_slice(ReduceOp::Prod, &[]), 1.0);
-        assert_eq!(reduce_slice(ReduceOp::Min, &[]), f64::INFINITY);
-        assert_eq!(reduce_slice(ReduceOp::Max, &xs), 4.0);
-        assert_eq!(reduce_slice(ReduceOp::Min, &xs[1..]), 0.0);
-        assert_eq!(reduce_slice(ReduceOp::Prod, &[2.0, 3.0, 0.5]), 3.0);
+        assert_eq!(reduce_slice(Reducer::float(ReduceOp::Sum), &xs), exact);
+        assert_eq!(reduce_slice(Reducer::float(ReduceOp::Sum), &[]), 0.0);
+        assert_eq!(reduce_slice(Reducer::float(ReduceOp::Prod), &[]), 1.0);
+        assert_eq!(
+            reduce_slice(Reducer::float(ReduceOp::Min), &[]),
+            f64::INFINITY
+        );
+        assert_eq!(reduce_slice(Reducer::float(ReduceOp::Max), &xs), 4.0);
+        assert_eq!(reduce_slice(Reducer::float(ReduceOp::Min), &xs[1..]), 0.0);
+        assert_eq!(
+            reduce_slice(Reducer::float(ReduceOp::Prod), &[2.0, 3.0, 0.5]),
+            3.0
+        );
         for n in [1, 7, 8, 9, 100, 128, 129, 1000] {
             let mut with_nan = xs[..n].to_vec();
             with_nan[n / 2] = f64::NAN;
-            assert!(reduce_slice(ReduceOp::Max, &with_nan).is_nan(), "{n}");
-            assert!(reduce_slice(ReduceOp::Min, &with_nan).is_nan(), "{n}");
-            assert!(reduce_slice(ReduceOp::Sum, &with_nan).is_nan(), "{n}");
+            assert!(
+                reduce_slice(Reducer::float(ReduceOp::Max), &with_nan).is_nan(),
+                "{n}"
+            );
+            assert!(
+                reduce_slice(Reducer::float(ReduceOp::Min), &with_nan).is_nan(),
+                "{n}"
+            );
+            assert!(
+                reduce_slice(Reducer::float(ReduceOp::Sum), &with_nan).is_nan(),
+                "{n}"
+            );
         }
     }
 
@@ -784,7 +1093,7 @@ mod tests {
         let mut xs = vec![1e-16; 1 << 20];
         xs[0] = 1.0;
         let want = 1.0 + 1e-16 * ((1 << 20) - 1) as f64;
-        let got = reduce_slice(ReduceOp::Sum, &xs);
+        let got = reduce_slice(Reducer::float(ReduceOp::Sum), &xs);
         // (A sequential sum would be off by 1e-10; the first block of 128 loses a few.)
         assert!(((got - want) / want).abs() < 1e-14, "{got} vs {want}");
     }
@@ -821,7 +1130,7 @@ mod tests {
         let (start, len) = (TILE + 3, TILE - 5);
         let mut s = plan.scratch();
         let want = eval_tile_impl::<false>(&plan, &inputs, &mut s, start, len).to_vec();
-        let want_sum = reduce_slice_impl(ReduceOp::Sum, &want);
+        let want_sum = reduce_slice_impl(Reducer::float(ReduceOp::Sum), &want);
         let mut got = vec![(Isa::Generic, want.clone(), want_sum)];
         #[cfg(target_arch = "x86_64")]
         {
@@ -830,7 +1139,7 @@ mod tests {
                 // SAFETY: detect() found AVX2 and FMA.
                 let v = unsafe { eval_tile_avx2(&plan, &inputs, &mut s, start, len) }.to_vec();
                 // SAFETY: as above.
-                let sum = unsafe { reduce_slice_avx2(ReduceOp::Sum, &v) };
+                let sum = unsafe { reduce_slice_avx2(Reducer::float(ReduceOp::Sum), &v) };
                 got.push((Isa::Avx2, v, sum));
             }
             if detect() >= Isa::Avx512 {

@@ -1,11 +1,12 @@
 //! Copy kernels of the layers that move elements without computing them: rearranges
 //! (transposes, slices, rechunks, concatenations), reshapes, boolean masks and arrays
-//! given as data.
+//! given as data. They move 8-byte slots, so float64 and int64 values alike.
 
-use kaon_graph::layout::{Compress, Literal, Rearrange};
+use kaon_graph::layout::{Compress, Literal, LiteralValues, Rearrange};
 use kaon_graph::{Graph, TaskId};
 
-use crate::{Chunk, KernelError, alloc, check_inputs, input_values};
+use crate::eval::int_of;
+use crate::{Chunk, KernelError, Repr, alloc, check_inputs, common_repr, input_values};
 
 /// Row-major strides (in elements) of a shape.
 fn strides(shape: &[u64]) -> Vec<isize> {
@@ -62,7 +63,8 @@ pub fn run_rearrange(
     r: &Rearrange,
     inputs: &[&Chunk],
 ) -> Result<Chunk, KernelError> {
-    let (deps, values) = check_inputs(graph, task, inputs)?;
+    let (deps, values, reprs) = check_inputs(graph, task, inputs)?;
+    let repr = common_repr(graph, task, &reprs)?;
     let grids = graph.input_grids(r);
     let out_block = r.grid.block_index(task.chunk);
     let shape = r.grid.chunk_shape(&out_block);
@@ -99,16 +101,16 @@ pub fn run_rearrange(
         }
         copy.run(&mut out, out_at, input, in_at);
     }
-    Ok(Chunk::f64(shape, out))
+    Ok(Chunk::from_lanes(shape, out, repr))
 }
 
 /// One chunk of a reshape layer (or of a persisted array: see [`kaon_graph::Stored`]): the
 /// input chunk's values with the output's shape.
 pub fn run_reshape(graph: &Graph, task: TaskId, inputs: &[&Chunk]) -> Result<Chunk, KernelError> {
-    let (_, values) = check_inputs(graph, task, inputs)?;
+    let (_, values, reprs) = check_inputs(graph, task, inputs)?;
     let grid = graph.grid(task.layer);
     let shape = grid.chunk_shape(&grid.block_index(task.chunk));
-    Ok(Chunk::f64(shape, values[0].to_vec()))
+    Ok(Chunk::from_lanes(shape, values[0].to_vec(), reprs[0]))
 }
 
 /// One chunk of an array given as data.
@@ -130,9 +132,17 @@ pub fn run_literal(graph: &Graph, task: TaskId, l: &Literal) -> Result<Chunk, Ke
             out_strides: strides(&shape),
             in_strides: all,
         };
-        copy.run(&mut out, 0, &l.values, in_at);
+        let (values, _) = literal_lanes(&l.values);
+        copy.run(&mut out, 0, values, in_at);
     }
-    Ok(Chunk::f64(shape, out))
+    Ok(Chunk::from_lanes(shape, out, literal_lanes(&l.values).1))
+}
+
+fn literal_lanes(v: &LiteralValues) -> (&[f64], Repr) {
+    match v {
+        LiteralValues::F64(v) => (v, Repr::F64),
+        LiteralValues::I64(v) => (bytemuck::cast_slice(v), Repr::I64),
+    }
 }
 
 /// One chunk of a boolean mask's selection: the data where the mask is not 0.
@@ -142,17 +152,24 @@ pub fn run_compress(
     c: &Compress,
     inputs: &[&Chunk],
 ) -> Result<Chunk, KernelError> {
-    let (_, values) = check_inputs(graph, task, inputs)?;
+    let (_, values, reprs) = check_inputs(graph, task, inputs)?;
     let shape = c.grid.chunk_shape(&c.grid.block_index(task.chunk));
-    let Some(&data) = values.first() else {
+    let (Some(&data), Some(&repr)) = (values.first(), reprs.first()) else {
         return Ok(Chunk::f64(shape, Vec::new()));
     };
-    let mask = values.get(1).copied().unwrap_or(data);
+    let (mask, mask_repr) = match (values.get(1), reprs.get(1)) {
+        (Some(&m), Some(&r)) => (m, r),
+        _ => (data, repr),
+    };
+    let keep = |m: f64| match mask_repr {
+        Repr::F64 => m != 0.0,
+        Repr::I64 => int_of(m) != 0,
+    };
     let mut out = Vec::with_capacity(shape[0] as usize);
     out.extend(
         data.iter()
             .zip(mask)
-            .filter(|(_, m)| **m != 0.0)
+            .filter(|(_, m)| keep(**m))
             .map(|(d, _)| *d),
     );
     if out.len() as u64 != shape[0] {
@@ -165,5 +182,5 @@ pub fn run_compress(
             ),
         });
     }
-    Ok(Chunk::f64(shape, out))
+    Ok(Chunk::from_lanes(shape, out, repr))
 }

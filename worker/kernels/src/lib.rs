@@ -6,6 +6,11 @@
 //!   inside the chunk as it streams (no intermediate array the size of the chunk exists);
 //! - a combine layer reduces a group of input chunks (one tree-reduction step).
 //!
+//! Chunks of float arrays hold float64 values ([`ChunkData::F64`]); chunks of integer
+//! and bool arrays hold int64 values ([`ChunkData::I64`]), computed in wrapping int64
+//! arithmetic so they are exact and overflow as NumPy's do ([`Repr`]; a program's
+//! dtypes say which each value is).
+//!
 //! The work inside one chunk is spread over the threads of the rayon pool the caller
 //! runs in; tile and piece boundaries and the order of combination depend on the shapes
 //! only, so results are bitwise the same for any number of threads. Hot loops have copies
@@ -31,6 +36,7 @@ mod broadcast;
 mod eval;
 pub mod fastmath;
 mod histogram;
+mod intmath;
 mod layout;
 mod linalg;
 mod math;
@@ -41,7 +47,7 @@ use arrow_array::RecordBatch;
 use kaon_graph::{Blockwise, Combine, DType, Fault, Graph, Instr, LayerOp, TaskId};
 
 use crate::eval::Plan;
-use crate::reduce::Source;
+use crate::reduce::{Reducer, Source};
 
 /// One chunk of an array (its shape and its values in C order), or one table chunk
 /// (its shape in the layer's grid, and an Arrow record batch).
@@ -51,12 +57,35 @@ pub struct Chunk {
     pub data: ChunkData,
 }
 
-/// The values of a chunk, by element type.
+/// The values of a chunk, by how kernels hold them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ChunkData {
+    /// Values of float dtypes (float32 values are float64 values rounded to float32).
     F64(Vec<f64>),
+    /// Values of integer and bool dtypes, exact (narrower dtypes stay in their range).
+    I64(Vec<i64>),
     /// Rows of a table: what ntuple layers that collect columns produce.
     Table(RecordBatch),
+}
+
+/// How kernels hold an array value in 8 bytes: a float64, or an int64 for integer and
+/// bool dtypes. Loops that only move values (layouts, broadcasts) treat both alike, as
+/// 8-byte lanes; see [`Chunk::lanes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Repr {
+    F64,
+    I64,
+}
+
+impl Repr {
+    /// The representation of values of `dtype`.
+    pub fn of(dtype: DType) -> Repr {
+        if dtype.is_float() {
+            Repr::F64
+        } else {
+            Repr::I64
+        }
+    }
 }
 
 impl Chunk {
@@ -69,6 +98,26 @@ impl Chunk {
         }
     }
 
+    /// An int64 chunk (an array of an integer or bool dtype).
+    pub fn i64(shape: Vec<u64>, values: Vec<i64>) -> Chunk {
+        Chunk {
+            shape,
+            data: ChunkData::I64(values),
+        }
+    }
+
+    /// A chunk of 8-byte lanes holding values as `repr` says.
+    pub fn from_lanes(shape: Vec<u64>, lanes: Vec<f64>, repr: Repr) -> Chunk {
+        match repr {
+            Repr::F64 => Chunk::f64(shape, lanes),
+            // Same size and alignment: the collect reuses the allocation.
+            Repr::I64 => Chunk::i64(
+                shape,
+                lanes.into_iter().map(|x| x.to_bits() as i64).collect(),
+            ),
+        }
+    }
+
     /// A table chunk; `shape` is the chunk's shape in its layer's grid.
     pub fn table(shape: Vec<u64>, batch: RecordBatch) -> Chunk {
         Chunk {
@@ -77,9 +126,11 @@ impl Chunk {
         }
     }
 
+    /// The dtype the chunk travels as: float64, int64 or table.
     pub fn dtype(&self) -> DType {
         match self.data {
             ChunkData::F64(_) => DType::F64,
+            ChunkData::I64(_) => DType::I64,
             ChunkData::Table(_) => DType::Table,
         }
     }
@@ -88,6 +139,7 @@ impl Chunk {
     pub fn len(&self) -> usize {
         match &self.data {
             ChunkData::F64(v) => v.len(),
+            ChunkData::I64(v) => v.len(),
             ChunkData::Table(t) => t.num_rows(),
         }
     }
@@ -101,6 +153,7 @@ impl Chunk {
     pub fn nbytes(&self) -> usize {
         match &self.data {
             ChunkData::F64(v) => v.len() * 8,
+            ChunkData::I64(v) => v.len() * 8,
             ChunkData::Table(t) => t.get_array_memory_size(),
         }
     }
@@ -108,6 +161,34 @@ impl Chunk {
     pub fn as_f64(&self) -> Option<&[f64]> {
         match &self.data {
             ChunkData::F64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<&[i64]> {
+        match &self.data {
+            ChunkData::I64(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The values as 8-byte lanes (an int64 chunk's bits seen as float64 slots, for
+    /// loops that move or convert values) and how they hold them; None for tables.
+    pub fn lanes(&self) -> Option<(&[f64], Repr)> {
+        match &self.data {
+            ChunkData::F64(v) => Some((v, Repr::F64)),
+            ChunkData::I64(v) => Some((bytemuck::cast_slice(v), Repr::I64)),
+            ChunkData::Table(_) => None,
+        }
+    }
+
+    /// The values converted to float64 (NumPy's `astype(float64)` for integers).
+    pub fn to_f64(&self) -> Option<std::borrow::Cow<'_, [f64]>> {
+        match &self.data {
+            ChunkData::F64(v) => Some(std::borrow::Cow::Borrowed(v)),
+            ChunkData::I64(v) => Some(std::borrow::Cow::Owned(
+                v.iter().map(|&x| x as f64).collect(),
+            )),
             ChunkData::Table(_) => None,
         }
     }
@@ -115,7 +196,7 @@ impl Chunk {
     pub fn as_table(&self) -> Option<&RecordBatch> {
         match &self.data {
             ChunkData::Table(t) => Some(t),
-            ChunkData::F64(_) => None,
+            _ => None,
         }
     }
 
@@ -124,6 +205,12 @@ impl Chunk {
     pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
         match &self.data {
             ChunkData::F64(v) => {
+                out.reserve(v.len() * 8);
+                for x in v {
+                    out.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+            ChunkData::I64(v) => {
                 out.reserve(v.len() * 8);
                 for x in v {
                     out.extend_from_slice(&x.to_le_bytes());
@@ -141,8 +228,8 @@ impl Chunk {
     }
 
     /// A chunk from the bytes [`Chunk::write_le_bytes`] writes: for arrays, raw
-    /// little-endian values (`product(shape) * itemsize` bytes); for tables, an Arrow
-    /// IPC stream.
+    /// little-endian float64 or int64 values (`product(shape) * 8` bytes); for tables,
+    /// an Arrow IPC stream.
     pub fn from_le_bytes(
         dtype: DType,
         shape: Vec<u64>,
@@ -151,7 +238,7 @@ impl Chunk {
         if dtype == DType::Table {
             return Ok(Chunk::table(shape, read_ipc(bytes)?));
         }
-        if dtype != DType::F64 {
+        if dtype != DType::F64 && dtype != DType::I64 {
             return Err(KernelError::UnsupportedDtype {
                 dtype: dtype.name(),
             });
@@ -169,11 +256,14 @@ impl Chunk {
                 actual: bytes.len(),
             });
         }
-        let values = bytes
+        let words = bytes
             .chunks_exact(8)
-            .map(|b| f64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
-            .collect();
-        Ok(Chunk::f64(shape, values))
+            .map(|b| u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]));
+        Ok(if dtype == DType::I64 {
+            Chunk::i64(shape, words.map(|w| w as i64).collect())
+        } else {
+            Chunk::f64(shape, words.map(f64::from_bits).collect())
+        })
     }
 }
 
@@ -247,7 +337,7 @@ pub enum KernelError {
         expected: &'static str,
         actual: &'static str,
     },
-    #[error("dtype {dtype} is not supported by these kernels (only float64)")]
+    #[error("dtype {dtype} is not supported by these kernels (only float64, int64 and tables)")]
     UnsupportedDtype { dtype: &'static str },
     #[error(
         "{actual} bytes do not hold a {dtype} chunk of shape {shape:?}: expected {expected} bytes"
@@ -378,13 +468,17 @@ fn alloc(graph: &Graph, task: TaskId, shape: &[u64]) -> Result<Vec<f64>, KernelE
     Ok(v)
 }
 
+/// A task's input chunks as [`check_inputs`] returns them: the tasks they are, their
+/// values as 8-byte slots, and how each holds its values.
+type Inputs<'a> = (Vec<TaskId>, Vec<&'a [f64]>, Vec<Repr>);
+
 /// Checks the inputs against the tasks that the graph says they are, returning their
 /// values.
 fn check_inputs<'a>(
     graph: &Graph,
     task: TaskId,
     inputs: &[&'a Chunk],
-) -> Result<(Vec<TaskId>, Vec<&'a [f64]>), KernelError> {
+) -> Result<Inputs<'a>, KernelError> {
     let mut deps = Vec::new();
     graph.inputs_of(task, &mut deps);
     if graph.stored_source(task).is_some() {
@@ -399,6 +493,7 @@ fn check_inputs<'a>(
         });
     }
     let mut values = Vec::with_capacity(inputs.len());
+    let mut reprs = Vec::with_capacity(inputs.len());
     for (i, (dep, chunk)) in deps.iter().zip(inputs).enumerate() {
         let grid = graph.grid(dep.layer);
         let expected = grid.chunk_shape(&grid.block_index(dep.chunk));
@@ -410,11 +505,11 @@ fn check_inputs<'a>(
                 actual: chunk.shape.clone(),
             });
         }
-        let Some(v) = chunk.as_f64() else {
+        let Some((v, repr)) = chunk.lanes() else {
             return Err(KernelError::InputDtype {
                 task: graph.task_key(task),
                 input: i,
-                expected: DType::F64.name(),
+                expected: "an array dtype",
                 actual: chunk.dtype().name(),
             });
         };
@@ -429,8 +524,31 @@ fn check_inputs<'a>(
             });
         }
         values.push(v);
+        reprs.push(repr);
     }
-    Ok((deps, values))
+    Ok((deps, values, reprs))
+}
+
+/// The one representation of inputs that are copied together (a rearrange's pieces, a
+/// combine's partial results); an error where they differ.
+fn common_repr(graph: &Graph, task: TaskId, reprs: &[Repr]) -> Result<Repr, KernelError> {
+    let first = reprs.first().copied().unwrap_or(Repr::F64);
+    match reprs.iter().position(|&r| r != first) {
+        None => Ok(first),
+        Some(i) => Err(KernelError::InputDtype {
+            task: graph.task_key(task),
+            input: i,
+            expected: repr_name(first),
+            actual: repr_name(reprs[i]),
+        }),
+    }
+}
+
+fn repr_name(r: Repr) -> &'static str {
+    match r {
+        Repr::F64 => "float64",
+        Repr::I64 => "int64",
+    }
 }
 
 /// The values of `dep` among a task's inputs as [`check_inputs`] returned them (for
@@ -477,7 +595,7 @@ fn run_blockwise(
             _ => {}
         }
     }
-    let (deps, mut values) = check_inputs(graph, task, inputs)?;
+    let (deps, mut values, mut reprs) = check_inputs(graph, task, inputs)?;
     // Input slot -> position of its layer in the deduplicated input list.
     let mut input_pos: Vec<usize> = b
         .inputs
@@ -514,29 +632,29 @@ fn run_blockwise(
         }
     }
     for (i, (slot, _)) in expanded.iter().enumerate() {
+        reprs.push(reprs[input_pos[*slot]]);
         input_pos[*slot] = values.len() + i;
     }
     values.extend(expanded.iter().map(|(_, v)| &v[..]));
-    let mut plan = Plan::new(&b.program, task.chunk, &input_pos).map_err(|message| {
-        KernelError::InvalidProgram {
-            task: graph.task_key(task),
-            message,
-        }
-    })?;
-    plan.locate(ushape.clone(), b.domain.chunk_offset(&idx));
+    let plan_of = |program: &kaon_graph::Program| {
+        let mut plan = Plan::typed(program, task.chunk, &input_pos, &reprs).map_err(|message| {
+            KernelError::InvalidProgram {
+                task: graph.task_key(task),
+                message,
+            }
+        })?;
+        plan.locate(ushape.clone(), b.domain.chunk_offset(&idx));
+        Ok::<_, KernelError>(plan)
+    };
+    let mut plan = plan_of(&b.program)?;
     if let Some(h) = &b.histogram {
-        // The weights are the program cut after their value, planned on their own.
+        // Values and weights are binned as floats. The weights are the program cut after
+        // their value, planned on their own.
+        plan.convert_result(Repr::F64);
         let weight_plan = match h.weight {
             Some(w) => {
-                let mut cut = b.program.clone();
-                cut.instrs.truncate(w as usize + 1);
-                let mut p = Plan::new(&cut, task.chunk, &input_pos).map_err(|message| {
-                    KernelError::InvalidProgram {
-                        task: graph.task_key(task),
-                        message,
-                    }
-                })?;
-                p.locate(ushape.clone(), b.domain.chunk_offset(&idx));
+                let mut p = plan_of(&b.program.truncated(w))?;
+                p.convert_result(Repr::F64);
                 Some(p)
             }
             None => None,
@@ -555,6 +673,7 @@ fn run_blockwise(
         let out_shape = out_grid.chunk_shape(&out_grid.block_index(task.chunk));
         return Ok(Chunk::f64(out_shape, counts));
     }
+    let repr = plan.result_repr();
     let source = Source::Program {
         plan: &plan,
         inputs: values,
@@ -563,13 +682,14 @@ fn run_blockwise(
         None => {
             let mut out = alloc(graph, task, &shape)?;
             reduce::evaluate(&source, &mut out);
-            Ok(Chunk::f64(shape, out))
+            Ok(Chunk::from_lanes(shape, out, repr))
         }
         Some(r) => {
             let out_shape = keepdims(&shape, &r.axes);
             let mut out = alloc(graph, task, &out_shape)?;
-            reduce::reduce(&source, &ushape, &r.axes, r.op, &mut out);
-            Ok(Chunk::f64(out_shape, out))
+            let reducer = Reducer::new(r.op, repr);
+            reduce::reduce(&source, &ushape, &r.axes, reducer, &mut out);
+            Ok(Chunk::from_lanes(out_shape, out, repr))
         }
     }
 }
@@ -588,7 +708,9 @@ fn run_combine(
     c: &Combine,
     inputs: &[&Chunk],
 ) -> Result<Chunk, KernelError> {
-    let (_, values) = check_inputs(graph, task, inputs)?;
+    let (_, values, reprs) = check_inputs(graph, task, inputs)?;
+    let repr = common_repr(graph, task, &reprs)?;
+    let op = Reducer::new(c.op, repr);
     let out_grid = graph.grid(task.layer);
     let out_shape = out_grid.chunk_shape(&out_grid.block_index(task.chunk));
     let mut out = alloc(graph, task, &out_shape)?;
@@ -610,8 +732,8 @@ fn run_combine(
             which.push(None);
         } else {
             let ushape = to_usize_shape(graph, task, &chunk.shape)?;
-            let mut r = vec![0.0; out.len()];
-            reduce::reduce(&Source::Memory(v), &ushape, &c.axes, c.op, &mut r);
+            let mut r = vec![op.identity(); out.len()];
+            reduce::reduce(&Source::Memory(v), &ushape, &c.axes, op, &mut r);
             reduced.push(r);
             which.push(Some(reduced.len() - 1));
         }
@@ -622,6 +744,6 @@ fn run_combine(
             None => v,
         });
     }
-    reduce::combine_vectors(c.op, &parts, &mut out);
-    Ok(Chunk::f64(out_shape, out))
+    reduce::combine_vectors(op, &parts, &mut out);
+    Ok(Chunk::from_lanes(out_shape, out, repr))
 }

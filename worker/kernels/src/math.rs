@@ -345,6 +345,7 @@ pub fn unary(op: UnaryOp, x: f64) -> f64 {
         UnaryOp::CastI32 => as_i64(x) as i32 as f64,
         UnaryOp::CastU8 => as_i64(x) as u8 as f64,
         UnaryOp::CastBool => truth(x),
+        UnaryOp::CastF64 => x,
     }
 }
 

@@ -20,8 +20,47 @@
 use kaon_graph::ReduceOp;
 use rayon::prelude::*;
 
+use crate::Repr;
+use crate::eval::{int_of, slot_of};
+use crate::intmath;
+
 use crate::eval::{Plan, TILE, eval_tile, reduce_slice};
 use crate::math;
+
+/// A reduction of values held as `repr`: float64 (NaN-propagating min and max) or
+/// integer slots (wrapping int64 sums and products).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reducer {
+    pub op: ReduceOp,
+    pub repr: Repr,
+}
+
+impl Reducer {
+    pub fn new(op: ReduceOp, repr: Repr) -> Reducer {
+        Reducer { op, repr }
+    }
+
+    #[cfg(test)]
+    pub fn float(op: ReduceOp) -> Reducer {
+        Reducer::new(op, Repr::F64)
+    }
+
+    /// The slot an empty reduction gives.
+    pub fn identity(self) -> f64 {
+        match self.repr {
+            Repr::F64 => self.op.identity(),
+            Repr::I64 => slot_of(intmath::identity(self.op)),
+        }
+    }
+
+    #[inline(always)]
+    pub fn combine(self, a: f64, b: f64) -> f64 {
+        match self.repr {
+            Repr::F64 => math::combine(self.op, a, b),
+            Repr::I64 => slot_of(intmath::combine(self.op, int_of(a), int_of(b))),
+        }
+    }
+}
 
 /// Elements one parallel piece of work evaluates, at least (when there are that many).
 const GRANULE: usize = 32 * TILE;
@@ -76,7 +115,7 @@ pub fn evaluate(source: &Source, out: &mut [f64]) {
 
 /// Reduces the chunk of `shape` over `axes` with keepdims into `out` (whose length is
 /// the element count of the reduced shape).
-pub fn reduce(source: &Source, shape: &[usize], axes: &[usize], op: ReduceOp, out: &mut [f64]) {
+pub fn reduce(source: &Source, shape: &[usize], axes: &[usize], op: Reducer, out: &mut [f64]) {
     if shape.contains(&0) {
         // No elements: every output element (if any) is the identity.
         out.fill(op.identity());
@@ -121,7 +160,7 @@ pub fn reduce(source: &Source, shape: &[usize], axes: &[usize], op: ReduceOp, ou
 }
 
 /// `out[r]` = reduction of the contiguous run of elements `r*u .. (r+1)*u`.
-fn reduce_rows(source: &Source, u: usize, op: ReduceOp, out: &mut [f64]) {
+fn reduce_rows(source: &Source, u: usize, op: Reducer, out: &mut [f64]) {
     if u <= GRANULE {
         let rows_per_piece = (GRANULE / u).max(1);
         out.par_chunks_mut(rows_per_piece)
@@ -178,7 +217,7 @@ fn reduce_span(
     scratch: &mut Scratch,
     start: usize,
     len: usize,
-    op: ReduceOp,
+    op: Reducer,
 ) -> f64 {
     let mut stack = ScalarStack::new(op);
     let mut at = 0;
@@ -198,7 +237,7 @@ fn reduce_kept_inner(
     source: &Source,
     outer: &[(usize, bool)],
     a: usize,
-    op: ReduceOp,
+    op: Reducer,
     out: &mut [f64],
 ) {
     let kept: usize = outer.iter().filter(|g| !g.1).map(|g| g.0).product();
@@ -278,7 +317,7 @@ fn reduce_kept_inner(
 }
 
 /// Combines equally long vectors element-wise with `op`, in a pairwise tree.
-pub fn combine_vectors(op: ReduceOp, parts: &[&[f64]], out: &mut [f64]) {
+pub fn combine_vectors(op: Reducer, parts: &[&[f64]], out: &mut [f64]) {
     let mut stack = VecStack::new(op, out.len());
     for p in parts {
         stack.push(p);
@@ -289,12 +328,12 @@ pub fn combine_vectors(op: ReduceOp, parts: &[&[f64]], out: &mut [f64]) {
 /// Pairwise combination of a stream of scalars: a binary counter of partial results,
 /// so the tree is fixed by the number of values.
 struct ScalarStack {
-    op: ReduceOp,
+    op: Reducer,
     levels: Vec<(u64, f64)>,
 }
 
 impl ScalarStack {
-    fn new(op: ReduceOp) -> Self {
+    fn new(op: Reducer) -> Self {
         ScalarStack {
             op,
             levels: Vec::with_capacity(64),
@@ -308,7 +347,7 @@ impl ScalarStack {
                 break;
             }
             self.levels.pop();
-            cur = (n + cur.0, math::combine(self.op, x, cur.1));
+            cur = (n + cur.0, self.op.combine(x, cur.1));
         }
         self.levels.push(cur);
     }
@@ -319,7 +358,7 @@ impl ScalarStack {
             return self.op.identity();
         };
         for (_, x) in it {
-            acc = math::combine(self.op, x, acc);
+            acc = self.op.combine(x, acc);
         }
         acc
     }
@@ -327,14 +366,14 @@ impl ScalarStack {
 
 /// Pairwise element-wise combination of a stream of vectors (see [`ScalarStack`]).
 struct VecStack {
-    op: ReduceOp,
+    op: Reducer,
     width: usize,
     levels: Vec<(u64, Vec<f64>)>,
     free: Vec<Vec<f64>>,
 }
 
 impl VecStack {
-    fn new(op: ReduceOp, width: usize) -> Self {
+    fn new(op: Reducer, width: usize) -> Self {
         VecStack {
             op,
             width,
@@ -371,17 +410,13 @@ impl VecStack {
 }
 
 /// `acc[i] = op(acc[i], x[i])`.
-fn combine_into(op: ReduceOp, acc: &mut [f64], x: &[f64]) {
-    match op {
-        ReduceOp::Sum => acc.iter_mut().zip(x).for_each(|(a, &b)| *a += b),
-        ReduceOp::Prod => acc.iter_mut().zip(x).for_each(|(a, &b)| *a *= b),
-        ReduceOp::Min => acc
-            .iter_mut()
-            .zip(x)
-            .for_each(|(a, &b)| *a = math::minimum(*a, b)),
-        ReduceOp::Max => acc
-            .iter_mut()
-            .zip(x)
-            .for_each(|(a, &b)| *a = math::maximum(*a, b)),
+fn combine_into(op: Reducer, acc: &mut [f64], x: &[f64]) {
+    let rows = acc.iter_mut().zip(x);
+    match (op.repr, op.op) {
+        (Repr::F64, ReduceOp::Sum) => rows.for_each(|(a, &b)| *a += b),
+        (Repr::F64, ReduceOp::Prod) => rows.for_each(|(a, &b)| *a *= b),
+        (Repr::F64, ReduceOp::Min) => rows.for_each(|(a, &b)| *a = math::minimum(*a, b)),
+        (Repr::F64, ReduceOp::Max) => rows.for_each(|(a, &b)| *a = math::maximum(*a, b)),
+        (Repr::I64, _) => rows.for_each(|(a, &b)| *a = op.combine(*a, b)),
     }
 }

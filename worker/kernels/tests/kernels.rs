@@ -893,3 +893,118 @@ fn chunks_round_trip_through_little_endian_bytes() {
     let empty = Chunk::from_le_bytes(DType::F64, vec![0, 5], &[]).unwrap();
     assert_eq!(empty.nbytes(), 0);
 }
+
+#[test]
+fn integer_values_are_exact_int64_and_convert_where_floats_read_them() {
+    // x: int64 input beyond 2**53; y = (x * 3 + 2**60) wraps; z = where(x > 2**53,
+    // y, iota); f = sqrt(x as float) + 0.5; the program's last value is the int sum.
+    let n = 4096u64;
+    let xs: Vec<i64> = (0..n as i64)
+        .map(|i| (1i64 << 53) + i * 7919 - 9000 + if i % 5 == 0 { i64::MAX / 3 } else { 0 })
+        .collect();
+    let mut p = Program::default();
+    let x = p.push_typed(Instr::Input(0), DType::I64);
+    let three = p.push_typed(Instr::ConstInt(3), DType::I64);
+    let big = p.push_typed(Instr::ConstInt(1 << 60), DType::I64);
+    let y = p.push_typed(Instr::Binary(BinaryOp::Mul, x, three), DType::I64);
+    let y = p.push_typed(Instr::Binary(BinaryOp::Add, y, big), DType::I64);
+    let bound = p.push_typed(Instr::ConstInt(1 << 53), DType::I64);
+    let c = p.push_typed(Instr::Binary(BinaryOp::Gt, x, bound), DType::Bool);
+    let i = p.push_typed(Instr::Iota { axis: 0 }, DType::I64);
+    let z = p.push_typed(Instr::Select(c, y, i), DType::I64);
+    let xf = p.push_typed(Instr::Unary(UnaryOp::CastF64, x), DType::F64);
+    let f = p.push(Instr::Unary(UnaryOp::Sqrt, xf));
+    let half = p.push(Instr::Const(0.5));
+    let f = p.push(Instr::Binary(BinaryOp::Add, f, half));
+    let fi = p.push_typed(Instr::Unary(UnaryOp::CastI64, f), DType::I64);
+    p.push_typed(Instr::Binary(BinaryOp::Add, z, fi), DType::I64);
+    let want: Vec<i64> = xs
+        .iter()
+        .enumerate()
+        .map(|(e, &x)| {
+            let y = x.wrapping_mul(3).wrapping_add(1 << 60);
+            let z = if x > 1 << 53 { y } else { e as i64 };
+            z.wrapping_add(((x as f64).sqrt() + 0.5) as i64)
+        })
+        .collect();
+    let input = Chunk::i64(vec![n], xs.clone());
+    let g = one_input_graph(&[n], &[n], 1, p.clone());
+    let out = run_task(&g, TaskId { layer: 1, chunk: 0 }, &[&input], &opts()).unwrap();
+    assert_eq!(out.dtype(), DType::I64);
+    assert_eq!(out.as_i64().unwrap(), &want[..]);
+
+    // The same program reduced inside the chunk, then combined: wrapping int64 sums.
+    let grid = ChunkGrid::regular(&[n], &[n / 4]).unwrap();
+    let mut layers = vec![blockwise(
+        "x",
+        grid.clone(),
+        vec![],
+        source_program(0.0),
+        None,
+    )];
+    layers.push(blockwise(
+        "sum",
+        grid.clone(),
+        vec![0],
+        p,
+        Some(ChunkReduce {
+            op: ReduceOp::Sum,
+            axes: vec![0],
+        }),
+    ));
+    let root = push_tree_reduction(
+        &mut layers,
+        1,
+        &ChunkGrid::regular(&[4], &[1]).unwrap(),
+        ReduceOp::Sum,
+        &[0],
+        4,
+        "total",
+    )
+    .0;
+    let g = Graph::new(layers, vec![root]).unwrap();
+    let mut partials = Vec::new();
+    for c in 0..4u64 {
+        let part = Chunk::i64(
+            vec![n / 4],
+            xs[(c * n / 4) as usize..((c + 1) * n / 4) as usize].to_vec(),
+        );
+        let out = run_task(&g, TaskId { layer: 1, chunk: c }, &[&part], &opts()).unwrap();
+        partials.push(out);
+    }
+    let refs: Vec<&Chunk> = partials.iter().collect();
+    let total = run_task(
+        &g,
+        TaskId {
+            layer: root,
+            chunk: 0,
+        },
+        &refs,
+        &opts(),
+    )
+    .unwrap();
+    // Iota counts within the chunk's position in the array, so recompute per chunk.
+    let want_total = (0..4usize)
+        .flat_map(|c| {
+            let lo = c * n as usize / 4;
+            xs[lo..lo + n as usize / 4]
+                .iter()
+                .enumerate()
+                .map(move |(e, &x)| {
+                    let y = x.wrapping_mul(3).wrapping_add(1 << 60);
+                    let z = if x > 1 << 53 { y } else { (lo + e) as i64 };
+                    z.wrapping_add(((x as f64).sqrt() + 0.5) as i64)
+                })
+        })
+        .fold(0i64, i64::wrapping_add);
+    assert_eq!(total.as_i64().unwrap(), &[want_total]);
+    let bytes = {
+        let mut b = Vec::new();
+        total.write_le_bytes(&mut b);
+        b
+    };
+    assert_eq!(
+        Chunk::from_le_bytes(DType::I64, vec![1], &bytes).unwrap(),
+        total
+    );
+}

@@ -17,8 +17,8 @@ comparison and bitwise operator), ``where``, ``clip`` and ``round``; the reducti
 the ``nan*`` forms over any axes, with ``keepdims``, ``dtype`` and ``split_every``.
 Operands broadcast as in NumPy (``x - x.mean(axis=0)``, ``broadcast_to``); along an
 axis where two operands both have a length other than 1, their chunks must agree.
-Kernels hold values as float64 inside each dtype's value set: integers are exact to
-2**53.
+Kernels hold integer and bool values as int64 (exact, wrapping on overflow as NumPy's
+integers do) and float values as float64.
 """
 
 from kaon.array import random

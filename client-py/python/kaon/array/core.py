@@ -62,22 +62,22 @@ def check_dtype(dtype: Any) -> None:
     normalize_dtype(dtype)
 
 
-#: Integers up to this magnitude are exact in float64, the kernels' value type.
+#: Integers up to this magnitude are exact in float64 (random integers are drawn from
+#: float64 uniforms, so their ranges stay within it).
 EXACT_INT = 2**53
 
 
 def inexact_int_error(what: str) -> ValueError:
-    """The error for integers beyond :data:`EXACT_INT` that would enter an integer
-    result: ``what`` says which (rounding them silently would differ from NumPy)."""
-    return ValueError(f"kaon holds integers as float64, exact up to 2**53; {what}")
+    """The error for integer ranges beyond :data:`EXACT_INT` where values are made from
+    float64s: ``what`` says which."""
+    return ValueError(f"integers are drawn from float64 uniforms, exact up to 2**53; {what}")
 
 
-def scalar_operand(value: Any) -> Optional[tuple[float, str]]:
+def scalar_operand(value: Any) -> Optional[tuple[int | float, str]]:
     """``value`` as a ufunc operand ``(value, kind)`` if it is a real scalar (or a 0-d
     array), else None. Python's bool, int and float are weak (NEP 50: kind ``"bool"``,
-    ``"int"``, ``"float"``); NumPy scalars and 0-d arrays carry their dtype. An integer
-    beyond :data:`EXACT_INT` has ``"!"`` after its kind: float64 rounds it, so it may
-    not take part in an integer result.
+    ``"int"``, ``"float"``); NumPy scalars and 0-d arrays carry their dtype. Integers
+    and bools are passed as Python ints (exact), floats as floats.
 
     Raises
     ------
@@ -97,12 +97,11 @@ def scalar_operand(value: Any) -> Optional[tuple[float, str]]:
             d = {"b": np.dtype(bool), "i": np.dtype(np.int64), "u": np.dtype(np.int64)}.get(
                 d.kind, FLOAT64
             )
-        inexact = d.kind in "iu" and abs(int(value)) > EXACT_INT
-        return float(value), d.name + ("!" if inexact else "")
+        return (int(value) if d.kind in "biu" else float(value)), d.name
     if isinstance(value, bool):
-        return float(value), "bool"
+        return int(value), "bool"
     if isinstance(value, numbers.Integral):
-        return float(int(value)), "int!" if abs(int(value)) > EXACT_INT else "int"
+        return int(value), "int"
     if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
         raise TypeError(f"kaon arrays hold no complex values, not the complex {value!r}")
     if isinstance(value, numbers.Real):

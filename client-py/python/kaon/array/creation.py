@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks, normalize_shape
-from kaon.array.core import Array, inexact_int_error, normalize_dtype, scalar_operand
+from kaon.array.core import Array, normalize_dtype, scalar_operand
 
 __all__ = [
     "arange",
@@ -97,12 +97,11 @@ def full(
     if op is None:
         raise TypeError(f"fill_value must be a real scalar, not {fill_value!r}")
     value, kind = op
-    rounded = kind.endswith("!")  # an integer float64 cannot hold exactly
-    kind = kind.rstrip("!")
     if dtype is None:
         dtype = {"bool": bool, "int": np.int64, "float": np.float64}.get(kind, kind)
-    if rounded and np.dtype(normalize_dtype(dtype)).kind in "iu":
-        raise inexact_int_error(f"fill_value is {fill_value}")
+    if isinstance(value, int) and np.dtype(normalize_dtype(dtype)).kind in "iu":
+        if not -(2**63) <= value < 2**63:
+            raise OverflowError(f"Python integer {value} out of bounds for int64")
     return _filled(shape, value, dtype, chunks)
 
 
@@ -470,7 +469,7 @@ def arange(
     Like ``numpy.arange`` and ``dask.array.arange``: ``arange(stop)``,
     ``arange(start, stop)`` or ``arange(start, stop, step)``; element ``i`` is
     ``start + i * step``. Nothing is stored: each element is computed from its index
-    where it is consumed. Integer ranges are exact to 2**53.
+    where it is consumed. Integer ranges are exact over all of int64.
 
     Parameters
     ----------
@@ -516,8 +515,12 @@ def arange(
     start, stop, step = (0, args[0], 1) if len(args) == 1 else (*args, 1)[:3]
     if step == 0:
         raise ValueError("step must not be 0")
-    n = max(0, int(np.ceil((stop - start) / step)))
     ints = all(isinstance(v, (int, np.integer)) for v in (start, stop, step))
+    if ints:
+        start, stop, step = int(start), int(stop), int(step)
+        n = max(0, -((start - stop) // step))  # exact for any size
+    else:
+        n = max(0, int(np.ceil((stop - start) / step)))
     d = normalize_dtype(dtype) or np.dtype(np.int64 if ints else np.float64)
     i = _iota((n,), chunks, 0, d)
     if ints and d.kind in "iu":

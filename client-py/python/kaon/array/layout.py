@@ -18,7 +18,7 @@ import numpy as np
 
 from kaon import _kaon
 from kaon.array.chunks import ChunksLike, normalize_chunks
-from kaon.array.core import DTYPES, EXACT_INT, Array, apply_ufunc, inexact_int_error
+from kaon.array.core import DTYPES, Array, apply_ufunc
 
 __all__ = [
     "asarray",
@@ -286,8 +286,8 @@ def from_array(
 
     The values travel inside the task graph (like dask's ``from_array`` of an
     in-memory array), so this is for arrays that fit in the client's memory; build
-    big arrays on the cluster instead (``random``, ``arange``, ...). Kernels hold
-    values as float64, so 64-bit integers beyond 2**53 are refused.
+    big arrays on the cluster instead (``random``, ``arange``, ...). Integer and bool
+    data travels as int64 and stays exact.
 
     Parameters
     ----------
@@ -313,7 +313,7 @@ def from_array(
     TypeError
         For data of a dtype kaon arrays cannot hold (complex, strings, objects).
     ValueError
-        For 64-bit integers beyond 2**53, which float64 cannot hold exactly.
+        For uint64 values beyond the int64 range (Kaon's widest integer type).
 
     Examples
     --------
@@ -331,15 +331,17 @@ def from_array(
             dtype = np.dtype(np.float64)
         else:
             raise TypeError(f"kaon arrays cannot hold values of dtype {dtype}")
-    if data.dtype.kind in "iu" and data.dtype.itemsize == 8 and data.size:
-        lo, hi = int(data.min()), int(data.max())
-        if hi > EXACT_INT or lo < -EXACT_INT:
-            raise inexact_int_error(
-                f"this {data.dtype} array of shape {data.shape} holds values from {lo} to "
-                f"{hi} (convert it with .astype(float) if rounding them is fine)"
+    if data.dtype.kind == "u" and data.dtype.itemsize == 8 and data.size:
+        hi = int(data.max())
+        if hi >= 2**63:
+            raise ValueError(
+                f"this {data.dtype} array of shape {data.shape} holds values up to {hi}, "
+                "beyond int64 (the widest integer type kaon arrays hold)"
             )
     new = normalize_chunks(chunks, data.shape, dtype=dtype)
-    raw = np.ascontiguousarray(data, dtype="<f8").tobytes()
+    # Kernels hold integers and bools as int64 and floats as float64.
+    wire = "<f8" if dtype.kind == "f" else "<i8"
+    raw = np.ascontiguousarray(data, dtype=wire).tobytes()
     return Array(_kaon.Array.from_bytes(raw, [list(c) for c in new], dtype.name))
 
 

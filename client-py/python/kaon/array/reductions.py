@@ -3,8 +3,8 @@
 ``amin``/``amax``.
 
 Each runs as a tree: a per-chunk step fused with the elementwise work before it, then
-``split_every``-way combine steps, so no intermediate array is stored. Kernels hold
-values as float64: integer sums and products are exact while they stay within 2**53.
+``split_every``-way combine steps, so no intermediate array is stored. Integer sums
+and products are exact int64 arithmetic, wrapping around on overflow as NumPy's do.
 """
 
 from __future__ import annotations
@@ -240,8 +240,8 @@ _WITH_NAN = (
 _REDUCTIONS: dict[str, tuple[str, str, tuple[str, ...], str, bool, Any, str, str]] = {
     "sum": (
         "Sum of array elements over the given axes.",
-        "Like ``numpy.sum`` and ``dask.array.sum``. Integer sums are exact while they stay "
-        "within 2**53 (kernels hold values as float64); float sums are added pairwise "
+        "Like ``numpy.sum`` and ``dask.array.sum``. Integer sums are exact (int64, "
+        "wrapping on overflow as NumPy's); float sums are added pairwise "
         "within a chunk and by the tree across chunks, so their last bits can differ "
         "from NumPy's.",
         ("a", "axis", "dtype", "keepdims", "split_every", "out"),
@@ -253,9 +253,8 @@ _REDUCTIONS: dict[str, tuple[str, str, tuple[str, ...], str, bool, Any, str, str
     ),
     "prod": (
         "Product of array elements over the given axes.",
-        "Like ``numpy.prod`` and ``dask.array.prod``. Integer products are exact while "
-        "they stay within 2**53 (kernels hold values as float64); beyond that they "
-        "differ from NumPy's, which wrap around in int64.",
+        "Like ``numpy.prod`` and ``dask.array.prod``. Integer products are exact "
+        "int64 arithmetic and wrap around on overflow, as NumPy's do.",
         ("a", "axis", "dtype", "keepdims", "split_every", "out"),
         "Of the ``dtype`` given, else " + _SUM_DTYPE,
         False,

@@ -30,9 +30,8 @@ _FLOAT_RESULT = (
 _SAME = "Its dtype is that of the input."
 _PROMOTED = (
     "Its dtype is the operands' promoted dtype (NumPy 2's rules: Python scalars are weak, so "
-    "``int32_array + 1`` stays int32). int32 and uint8 results wrap around on overflow as "
-    "in NumPy; int64 results are exact while they stay within 2**53 (kernels hold values "
-    "as float64)."
+    "``int32_array + 1`` stays int32). Integer results are exact and wrap around on "
+    "overflow as in NumPy (kernels compute integers in int64)."
 )
 _BOOL = "Its dtype is bool."
 
@@ -107,8 +106,8 @@ _TABLE: dict[str, tuple[str, str, str, str, str]] = {
     ),
     "square": (
         "Square, ``x * x``, element-wise.",
-        "bool input gives int64 (NumPy gives int8, which kaon arrays do not hold); int32 "
-        "and uint8 wrap around on overflow; int64 is exact below 2**53.",
+        "bool input gives int64 (NumPy gives int8, which kaon arrays do not hold); integers "
+        "wrap around on overflow, as in NumPy.",
         _SAME,
         "ints",
         "x",
@@ -368,7 +367,7 @@ _TABLE: dict[str, tuple[str, str, str, str, str]] = {
     ),
     "power": (
         "First operand raised to the second's power, element-wise (``x1 ** x2``).",
-        "Integer results are exact below 2**53. An "
+        "Integer results are exact and wrap around on overflow, as in NumPy. An "
         "integer to a negative integer power: NumPy raises ValueError when it sees "
         "the values, while Kaon (which cannot look at values when the graph is "
         "built) converts the float power to the integer dtype, truncating it toward "
@@ -497,7 +496,7 @@ _TABLE: dict[str, tuple[str, str, str, str, str]] = {
     ),
     "left_shift": (
         "Shifts the bits of integers left (``x1 << x2``), element-wise.",
-        "Bools count as int64 (NumPy: int8). Results are exact below 2**53; shifts by 64 or "
+        "Bools count as int64 (NumPy: int8). Results are exact; shifts by 64 or "
         "more (or negative) give 0 (platform-defined in NumPy). Float operands "
         "raise TypeError.",
         _PROMOTED,
