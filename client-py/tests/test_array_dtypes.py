@@ -363,44 +363,55 @@ def test_where_clip_round(rng):
         ka.where(x)
 
 
+def grow_random_tree(rng, lazy, ref, unary, binary, others, steps=12):
+    """Appends ``steps`` random operations to the parallel lists of kaon arrays and
+    NumPy references: ufuncs by name from ``unary`` and ``binary``, or one of
+    ``others(lazy_k, ref_k, lazy_0, ref_0)`` giving a (kaon, NumPy) pair."""
+    for _ in range(steps):
+        r = rng.random()
+        if r < 0.3:
+            k = int(rng.integers(len(lazy)))
+            name = unary[int(rng.integers(len(unary)))]
+            new = getattr(ka, name)(lazy[k]), getattr(np, name)
+            args = (ref[k],)
+        elif r < 0.8:
+            a, b = (int(v) for v in rng.integers(len(lazy), size=2))
+            name = binary[int(rng.integers(len(binary)))]
+            new = getattr(ka, name)(lazy[a], lazy[b]), getattr(np, name)
+            args = (ref[a], ref[b])
+        else:
+            k = int(rng.integers(len(lazy)))
+            other = others[int(rng.integers(len(others)))]
+            new = other(lazy[k], ref[k], lazy[0], ref[0]), None
+        with np.errstate(all="ignore"):
+            if new[1] is None:
+                lazy.append(new[0][0])
+                ref.append(new[0][1])
+            else:
+                lazy.append(new[0])
+                ref.append(new[1](*args))
+
+
 def test_random_expression_trees_match_numpy(rng):
     """A property test: random compositions of many operations against NumPy."""
     unary = ["sin", "cos", "tanh", "abs", "negative", "square", "floor", "sqrt", "exp", "rint"]
     binary = ["add", "subtract", "multiply", "maximum", "minimum", "divide", "hypot"]
+    others = [
+        lambda x, xv, x0, x0v: (ka.where(x > 0, x, x0 * 2), np.where(xv > 0, xv, x0v * 2)),
+        lambda x, xv, x0, x0v: (ka.clip(x * 0.7, -1, 1), np.clip(xv * 0.7, -1, 1)),
+        lambda x, xv, x0, x0v: (ka.clip(x * -1.3, -1, 1), np.clip(xv * -1.3, -1, 1)),
+    ]
     for trial in range(6):
         shape, spec = random_chunking(rng, max_len=8)
         leaves = [ka.random.random(shape, chunks=spec, seed=trial * 10 + k) - 0.5 for k in range(3)]
-        values = list(kaon.compute(*leaves))
-        lazy, ref = list(leaves), list(values)
-        for _ in range(12):
-            r = rng.random()
-            if r < 0.35:
-                k = int(rng.integers(len(lazy)))
-                name = unary[int(rng.integers(len(unary)))]
-                lazy.append(getattr(ka, name)(lazy[k]))
-                with np.errstate(all="ignore"):
-                    ref.append(getattr(np, name)(ref[k]))
-            elif r < 0.8:
-                a, b = (int(v) for v in rng.integers(len(lazy), size=2))
-                name = binary[int(rng.integers(len(binary)))]
-                lazy.append(getattr(ka, name)(lazy[a], lazy[b]))
-                with np.errstate(all="ignore"):
-                    ref.append(getattr(np, name)(ref[a], ref[b]))
-            elif r < 0.9:
-                k = int(rng.integers(len(lazy)))
-                lazy.append(ka.where(lazy[k] > 0, lazy[k], lazy[0] * 2))
-                ref.append(np.where(ref[k] > 0, ref[k], ref[0] * 2))
-            else:
-                k = int(rng.integers(len(lazy)))
-                s = float(rng.normal())
-                lazy.append(ka.clip(lazy[k] * s, -1, 1))
-                ref.append(np.clip(ref[k] * s, -1, 1))
+        lazy, ref = list(leaves), list(kaon.compute(*leaves))
+        grow_random_tree(rng, lazy, ref, unary, binary, others)
         # The whole tree, its sum, and a reduction over one axis, as one graph.
         last, want = lazy[-1], ref[-1]
         outs = [last, ka.nansum(last), ka.nanmax(last, axis=0) if want.size else last]
-        wants = [want, np.nansum(want), np.nanmax(want, axis=0) if want.size else want]
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices
+            wants = [want, np.nansum(want), np.nanmax(want, axis=0) if want.size else want]
             got = kaon.compute(*outs)
         for g, w in zip(got, wants):
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12, equal_nan=True)
@@ -411,37 +422,22 @@ def test_random_integer_expression_trees_match_numpy_exactly(rng):
     binary = ["add", "subtract", "multiply", "maximum", "minimum", "bitwise_and"]
     binary += ["bitwise_or", "bitwise_xor", "floor_divide", "remainder"]
     unary = ["negative", "absolute", "square", "invert"]
+    others = [
+        lambda x, xv, x0, x0v: (
+            ka.where(x > x0, x, 7),
+            np.where(xv > x0v, xv, 7).astype(xv.dtype),
+        ),
+        lambda x, xv, x0, x0v: (x << 3 >> 1, xv << 3 >> 1),
+    ]
     for trial, dtype in enumerate(["int64", "int32", "uint8", "int64"]):
         shape, spec = random_chunking(rng, max_len=8)
         info = np.iinfo(dtype)
-        leaves = [
+        ref = [
             rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
             for _ in range(3)
         ]
-        lazy = [ka.from_array(v, chunks=spec) for v in leaves]
-        ref = list(leaves)
-        for _ in range(12):
-            r = rng.random()
-            if r < 0.25:
-                k = int(rng.integers(len(lazy)))
-                name = unary[int(rng.integers(len(unary)))]
-                lazy.append(getattr(ka, name)(lazy[k]))
-                with np.errstate(all="ignore"):
-                    ref.append(getattr(np, name)(ref[k]))
-            elif r < 0.8:
-                a, b = (int(v) for v in rng.integers(len(lazy), size=2))
-                name = binary[int(rng.integers(len(binary)))]
-                lazy.append(getattr(ka, name)(lazy[a], lazy[b]))
-                with np.errstate(all="ignore"):
-                    ref.append(getattr(np, name)(ref[a], ref[b]))
-            elif r < 0.9:
-                k = int(rng.integers(len(lazy)))
-                lazy.append(ka.where(lazy[k] > lazy[0], lazy[k], 7))
-                ref.append(np.where(ref[k] > ref[0], ref[k], 7).astype(ref[k].dtype))
-            else:
-                k = int(rng.integers(len(lazy)))
-                lazy.append(lazy[k] << 3 >> 1)
-                ref.append(ref[k] << 3 >> 1)
+        lazy = [ka.from_array(v, chunks=spec) for v in ref]
+        grow_random_tree(rng, lazy, ref, unary, binary, others)
         last, want = lazy[-1], ref[-1]
         outs = [last, last.sum(), last.max(axis=0) if want.size else last, last.cumsum(axis=0)]
         with np.errstate(all="ignore"):
