@@ -131,12 +131,7 @@ fn lz4(src: &[u8], dst: &mut [u8]) -> Result<usize, String> {
     // SAFETY: LZ4_decompress_safe reads at most `src_len` bytes of `data` and
     // writes at most `cap` bytes to `dst`, whatever the input holds.
     let n = unsafe {
-        lz4_sys::LZ4_decompress_safe(
-            data.as_ptr().cast(),
-            dst.as_mut_ptr().cast(),
-            src_len,
-            cap,
-        )
+        lz4_sys::LZ4_decompress_safe(data.as_ptr().cast(), dst.as_mut_ptr().cast(), src_len, cap)
     };
     usize::try_from(n).map_err(|_| format!("corrupt LZ4 block (decoder returned {n})"))
 }
