@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct LocalProcess {
     child: Child,
     pub address: String,
+    /// The dashboard's `http://host:port` (its event stream has the task stream).
+    pub dashboard: String,
 }
 
 impl LocalProcess {
@@ -28,8 +30,17 @@ impl LocalProcess {
             .strip_prefix("Scheduler at ")
             .unwrap_or_else(|| panic!("unexpected output of kaon local: {first}"))
             .to_string();
+        let second = lines.next().expect("kaon local printed one line").unwrap();
+        let dashboard = second
+            .strip_prefix("Dashboard at ")
+            .and_then(|l| l.find("/status").map(|i| l[..i].to_string()))
+            .unwrap_or_else(|| panic!("unexpected output of kaon local: {second}"));
         std::thread::spawn(move || for _ in lines {});
-        LocalProcess { child, address }
+        LocalProcess {
+            child,
+            address,
+            dashboard,
+        }
     }
 
     pub fn pid(&self) -> u32 {
