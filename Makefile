@@ -122,6 +122,8 @@ bench-ntuple: test-data
 	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
 	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
 	$(CARGO) run --release -p kaon-ntuple --example zlib_floor -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root
+	./target/release/ntuple_timeline --kaon target/release/kaon --workers 1 --reps 5
+	./target/release/ntuple_timeline --kaon target/release/kaon --workers 2 --reps 5
 
 clean:
 	$(CARGO) clean
