@@ -171,6 +171,50 @@ mod tests {
         assert!(decompress_into(&[], &mut out).is_err());
     }
 
+    /// A ROOT LZ4 block: header, xxhash64 of the LZ4 data, the data.
+    fn lz4_block(lz4: &[u8], u_len: usize) -> Vec<u8> {
+        let mut b = b"L4\x01".to_vec();
+        b.extend_from_slice(&((lz4.len() + 8) as u32).to_le_bytes()[..3]);
+        b.extend_from_slice(&(u_len as u32).to_le_bytes()[..3]);
+        b.extend_from_slice(&xxhash_rust::xxh64::xxh64(lz4, 0).to_be_bytes());
+        b.extend_from_slice(lz4);
+        b
+    }
+
+    #[test]
+    fn lz4_round_trip_and_corrupt_data() {
+        let data: Vec<u8> = (0..5000u32).flat_map(|i| (i % 3).to_be_bytes()).collect();
+        let mut lz4 = vec![0u8; data.len() + data.len() / 255 + 16];
+        // SAFETY: the source and destination lengths are those of the buffers.
+        let n = unsafe {
+            lz4_sys::LZ4_compress_default(
+                data.as_ptr().cast(),
+                lz4.as_mut_ptr().cast(),
+                data.len() as i32,
+                lz4.len() as i32,
+            )
+        };
+        assert!(n > 0);
+        lz4.truncate(n as usize);
+        assert_eq!(
+            decompress(&lz4_block(&lz4, data.len()), data.len()).unwrap(),
+            data
+        );
+        // damaged data under a matching checksum: an error, never a read past the
+        // buffers (the decoder checks every length)
+        for i in 0..lz4.len() {
+            for v in [0u8, 0xff, lz4[i] ^ 0x55] {
+                let mut bad = lz4.clone();
+                bad[i] = v;
+                if let Ok(out) = decompress(&lz4_block(&bad, data.len()), data.len()) {
+                    assert_eq!(out.len(), data.len());
+                }
+            }
+        }
+        // a stored size larger than what the data holds
+        assert!(decompress(&lz4_block(&lz4, data.len() + 1), data.len() + 1).is_err());
+    }
+
     #[test]
     fn zlib_round_trip_in_two_blocks() {
         use std::io::Write;
