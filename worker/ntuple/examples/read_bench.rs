@@ -1,13 +1,18 @@
 //! Reads every numeric branch of a tree (all entries) and prints the rate, on one
 //! thread and on all of rayon's threads (best of 5; one thread also in CPU
 //! seconds); with `--uproot PYTHON` it also times uproot's `tree.arrays()` on the
-//! same file in the same run.
+//! same file in the same run (uproot opens the file once and reads it `N` times, from
+//! its memory map). `--mmap` reads through a map of the file held across reads, as
+//! uproot does; `--fresh` opens (maps) the file again for every read, so each read pays
+//! for bringing the pages in, as a first read does; `--step K` reads in ranges of `K`
+//! entries one after the other.
 //!
 //! ```text
 //! worker/ntuple/tests/fetch-data.sh
 //! cargo run --release -p kaon-ntuple --example read_bench -- \
 //!     worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal \
-//!     --uproot worker/ntuple/tests/data/venv/bin/python [--mmap] [--reps N]
+//!     --uproot worker/ntuple/tests/data/venv/bin/python [--mmap] [--fresh] [--reps N] \
+//!     [--step K]
 //! ```
 use std::time::Instant;
 
@@ -57,12 +62,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         env!("CARGO_MANIFEST_DIR"),
         "/tests/data/synthetic/bench-dilepton-zlib1.root"
     );
-    // positional arguments: not options, nor the values of `--uproot` and `--reps`
+    // positional arguments: not options, nor the values of `--uproot`, `--reps`, `--step`
     let mut pos: Vec<&String> = Vec::new();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--uproot" | "--reps" => {
+            "--uproot" | "--reps" | "--step" => {
                 it.next();
             }
             o if o.starts_with("--") => {}
@@ -96,13 +101,43 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect();
     let refs: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
     let file_mb = std::fs::metadata(path)?.len() as f64 / 1e6;
+    // --fresh: open (and for --mmap, map) the file again for every read, so that each
+    // read pays for bringing the file's pages in, as a worker's first read does.
+    let fresh = args.iter().any(|a| a == "--fresh");
+    let step = args
+        .iter()
+        .position(|a| a == "--step")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(n)
+        .max(1);
     let run = || {
-        let batch = tree.read_many(&refs, 0..n).expect("read");
-        batch
-            .columns()
-            .iter()
-            .map(|c| c.get_array_memory_size())
-            .sum::<usize>()
+        let reopened;
+        let tree = if fresh {
+            let file = if mmap {
+                RootFile::open_mmap(path).expect("open")
+            } else {
+                RootFile::open(path).expect("open")
+            };
+            reopened = file.tree(tree_name).expect("tree");
+            &reopened
+        } else {
+            &tree
+        };
+        // --step N: in ranges of N entries, one after the other, as the workers' tasks
+        // read a file (each range's arrays dropped before the next is read).
+        let mut bytes = 0;
+        let mut at = 0;
+        while at < n {
+            let stop = (at + step).min(n);
+            let batch = tree.read_many(&refs, at..stop).expect("read");
+            bytes += batch
+                .columns()
+                .iter()
+                .map(|c| c.get_array_memory_size())
+                .sum::<usize>();
+            at = stop;
+        }
+        bytes
     };
     let one = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let reps = args
