@@ -114,13 +114,18 @@ bench-arrays: bench-venv python-build-release
 	$(VENV_PY) benches/python/bench_arrays.py
 
 ## The ROOT reader against uproot on a 2M-event dilepton ntuple.
+# The allocator settings `kaon worker` makes at start-up (keep_freed_memory in
+# worker/src/memory.rs), so that read_bench measures the reader as workers run it.
+WORKER_MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=536870912
+
 bench-ntuple: test-data
 	KAON_NTUPLE_BENCH=1 worker/ntuple/tests/data/venv/bin/python worker/ntuple/tests/gen_data.py worker/ntuple/tests/data/synthetic
 	$(CARGO) build --release -p kaon-cli -p kaon-benches
 	./target/release/ntuple --kaon target/release/kaon --python worker/ntuple/tests/data/venv/bin/python \
 		--file worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root --file worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root --reps 5
-	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
-	$(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
+	$(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
+	$(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python --mmap
+	$(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
 	$(CARGO) run --release -p kaon-ntuple --example zlib_floor -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root
 	./target/release/ntuple_timeline --kaon target/release/kaon --workers 1 --reps 5
 	./target/release/ntuple_timeline --kaon target/release/kaon --workers 2 --reps 5
