@@ -167,3 +167,18 @@ pub fn run_dask(python: &str, script: &str, args: &[&str]) -> Option<serde_json:
 pub fn dask_median(v: &serde_json::Value, field: &str) -> Option<f64> {
     v.get(field)?.get("median")?.as_f64()
 }
+
+/// The dilepton benchmark's job on `data` (a `nominal` tree): events with exactly two
+/// opposite-charge leptons of pT > 25 GeV, and a 100-bin histogram of their invariant
+/// mass over 0-500 GeV.
+pub fn dilepton_mass_histogram(
+    data: &kaon_client::ntuple::Dataset,
+) -> Result<kaon_client::ntuple::Query, kaon_client::ntuple::DatasetError> {
+    data.filter("lep_n == 2 && lep_charge[0] != lep_charge[1] && lep_pt[0] > 25 && lep_pt[1] > 25")?
+        .histogram(
+            "mass(lep_pt, lep_eta, lep_phi, lep_E)",
+            100,
+            (0.0, 500.0),
+            None,
+        )
+}

@@ -19,7 +19,7 @@
 //! ```
 
 use clap::Parser;
-use kaon_benches::{LocalProcess, PeakSampler, median};
+use kaon_benches::{LocalProcess, PeakSampler, dilepton_mass_histogram, median};
 use kaon_client::Client;
 use kaon_client::ntuple::Dataset;
 use std::process::Command;
@@ -44,10 +44,6 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     step_size: u64,
 }
-
-const SELECTION: &str =
-    "lep_n == 2 && lep_charge[0] != lep_charge[1] && lep_pt[0] > 25 && lep_pt[1] > 25";
-const MLL: &str = "mass(lep_pt, lep_eta, lep_phi, lep_E)";
 
 const UPROOT: &str = r#"
 import json, resource, sys, time
@@ -96,11 +92,7 @@ fn kaon(args: &Args, file: &str, workers: usize) -> (Vec<f64>, Vec<f64>, f64, Ve
             let t0 = Instant::now();
             let data = Dataset::read(&[file], "nominal", None, args.step_size).unwrap();
             let plan = t0.elapsed().as_secs_f64();
-            let h = data
-                .filter(SELECTION)
-                .unwrap()
-                .histogram(MLL, 100, (0.0, 500.0), None)
-                .unwrap();
+            let h = dilepton_mass_histogram(&data).unwrap();
             let r = client.compute_ntuple(&[&h], |_| {}).await.unwrap();
             (r[0].as_histogram().unwrap().values.clone(), plan)
         };

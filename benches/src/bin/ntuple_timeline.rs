@@ -18,7 +18,7 @@
 //! (`busy`) and the time between them (`idle`).
 
 use clap::Parser;
-use kaon_benches::LocalProcess;
+use kaon_benches::{LocalProcess, dilepton_mass_histogram};
 use kaon_client::Client;
 use kaon_client::ntuple::Dataset;
 use std::collections::BTreeMap;
@@ -42,10 +42,6 @@ struct Args {
     #[arg(long, default_value_t = 100_000)]
     step_size: u64,
 }
-
-const SELECTION: &str =
-    "lep_n == 2 && lep_charge[0] != lep_charge[1] && lep_pt[0] > 25 && lep_pt[1] > 25";
-const MLL: &str = "mass(lep_pt, lep_eta, lep_phi, lep_E)";
 
 /// Unix time in milliseconds, the clock of the task stream.
 fn now_ms() -> f64 {
@@ -104,12 +100,9 @@ fn main() {
             .unwrap();
         let once = || async {
             let t0 = now_ms();
-            let data = Dataset::read(&[args.file.as_str()], "nominal", None, args.step_size)
-                .unwrap()
-                .filter(SELECTION)
-                .unwrap()
-                .histogram(MLL, 100, (0.0, 500.0), None)
-                .unwrap();
+            let data =
+                Dataset::read(&[args.file.as_str()], "nominal", None, args.step_size).unwrap();
+            let data = dilepton_mass_histogram(&data).unwrap();
             let t1 = now_ms();
             client.compute_ntuple(&[&data], |_| {}).await.unwrap();
             (t0, t1, now_ms())
