@@ -138,9 +138,9 @@ impl std::fmt::Debug for Keep {
 
 /// A lazy, chunked, n-dimensional array of one of NumPy's dtypes ([`DType`]).
 ///
-/// Kernels hold every value as a float64; operations keep the values inside their
-/// dtype's value set by casts the ufuncs ([`Ufunc`]) insert, so integers are exact up
-/// to 2^53.
+/// Kernels hold float values as float64 and integer and bool values as int64 (exact,
+/// wrapping on overflow); operations keep the values inside their dtype's value set by
+/// casts the ufuncs ([`Ufunc`]) insert.
 #[derive(Clone, Debug)]
 pub struct Array {
     node: Arc<Node>,
