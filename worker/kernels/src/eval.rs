@@ -209,13 +209,9 @@ impl Builder {
         if let Some(&(_, v)) = self.converted.iter().find(|(j, _)| *j == i) {
             return v;
         }
-        let v = match vals[i] {
-            Src::Scalar(x) => Src::Scalar(scalar_as(x, reprs[i], to)),
-            _ => {
-                let a = self.stored(vals, i);
-                self.convert(a, to)
-            }
-        };
+        // (A scalar stays a scalar: `stored` keeps it and `convert` folds it.)
+        let a = self.stored(vals, i);
+        let v = self.convert(a, to);
         self.converted.push((i, v));
         v
     }
@@ -974,9 +970,7 @@ fn reduce_slice_impl(r: Reducer, xs: &[f64]) -> f64 {
         (Repr::F64, ReduceOp::Prod) => pairwise(xs, 1.0, |a, b| a * b),
         (Repr::F64, ReduceOp::Min) => pairwise(xs, f64::INFINITY, math::minimum),
         (Repr::F64, ReduceOp::Max) => pairwise(xs, f64::NEG_INFINITY, math::maximum),
-        (Repr::I64, op) => pairwise(xs, r.identity(), |a, b| {
-            slot_of(intmath::combine(op, int_of(a), int_of(b)))
-        }),
+        (Repr::I64, _) => pairwise(xs, r.identity(), |a, b| r.combine(a, b)),
     }
 }
 

@@ -118,6 +118,7 @@ pub fn run_literal(graph: &Graph, task: TaskId, l: &Literal) -> Result<Chunk, Ke
     let block = l.grid.block_index(task.chunk);
     let shape = l.grid.chunk_shape(&block);
     let mut out = alloc(graph, task, &shape)?;
+    let (values, repr) = literal_lanes(&l.values);
     let all = strides(&l.grid.shape());
     let in_at: isize = l
         .grid
@@ -132,10 +133,9 @@ pub fn run_literal(graph: &Graph, task: TaskId, l: &Literal) -> Result<Chunk, Ke
             out_strides: strides(&shape),
             in_strides: all,
         };
-        let (values, _) = literal_lanes(&l.values);
         copy.run(&mut out, 0, values, in_at);
     }
-    Ok(Chunk::from_lanes(shape, out, literal_lanes(&l.values).1))
+    Ok(Chunk::from_lanes(shape, out, repr))
 }
 
 fn literal_lanes(v: &LiteralValues) -> (&[f64], Repr) {

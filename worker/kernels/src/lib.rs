@@ -86,6 +86,14 @@ impl Repr {
             Repr::I64
         }
     }
+
+    /// The dtype chunks of this representation travel as.
+    pub fn dtype(self) -> DType {
+        match self {
+            Repr::F64 => DType::F64,
+            Repr::I64 => DType::I64,
+        }
+    }
 }
 
 impl Chunk {
@@ -204,13 +212,9 @@ impl Chunk {
     /// for a table an Arrow IPC stream (schema, then the batch).
     pub fn write_le_bytes(&self, out: &mut Vec<u8>) {
         match &self.data {
-            ChunkData::F64(v) => {
-                out.reserve(v.len() * 8);
-                for x in v {
-                    out.extend_from_slice(&x.to_le_bytes());
-                }
-            }
-            ChunkData::I64(v) => {
+            ChunkData::F64(_) | ChunkData::I64(_) => {
+                // A float64 slot's bytes are the int64's it holds.
+                let (v, _) = self.lanes().expect("an array chunk");
                 out.reserve(v.len() * 8);
                 for x in v {
                     out.extend_from_slice(&x.to_le_bytes());
@@ -538,16 +542,9 @@ fn common_repr(graph: &Graph, task: TaskId, reprs: &[Repr]) -> Result<Repr, Kern
         Some(i) => Err(KernelError::InputDtype {
             task: graph.task_key(task),
             input: i,
-            expected: repr_name(first),
-            actual: repr_name(reprs[i]),
+            expected: first.dtype().name(),
+            actual: reprs[i].dtype().name(),
         }),
-    }
-}
-
-fn repr_name(r: Repr) -> &'static str {
-    match r {
-        Repr::F64 => "float64",
-        Repr::I64 => "int64",
     }
 }
 
