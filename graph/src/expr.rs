@@ -304,6 +304,20 @@ impl Expr {
         out
     }
 
+    /// The parts of a chain of `&&` (`a && b && c` gives `a`, `b`, `c`; any other
+    /// expression is its own only part), in the order written: a filter keeps the
+    /// events every part keeps, so it may test them one after the other.
+    pub fn conjuncts(&self) -> Vec<&Expr> {
+        match &self.node {
+            Node::Logic(LogicOp::And, a, b) => {
+                let mut parts = a.conjuncts();
+                parts.extend(b.conjuncts());
+                parts
+            }
+            _ => vec![self],
+        }
+    }
+
     fn walk(&self, f: &mut impl FnMut(&Expr)) {
         f(self);
         match &self.node {
@@ -1231,6 +1245,24 @@ mod tests {
 
     fn ty(src: &str) -> Type {
         compile(src, &scope()).unwrap_or_else(|e| panic!("{e}")).ty
+    }
+
+    #[test]
+    fn conjuncts_split_a_chain_of_and_only() {
+        let e = compile(
+            "lep_n == 2 && (trigE || met_et > 30) && !(lep_n > 3 && trigE)",
+            &scope(),
+        )
+        .unwrap();
+        assert_eq!(e.conjuncts().len(), 3);
+        assert!(matches!(e.conjuncts()[0].node, Node::Cmp(CmpOp::Eq, ..)));
+        assert!(matches!(
+            e.conjuncts()[1].node,
+            Node::Logic(LogicOp::Or, ..)
+        ));
+        assert!(matches!(e.conjuncts()[2].node, Node::Not(_)));
+        let single = compile("trigE || lep_n == 2 && met_et > 1", &scope()).unwrap();
+        assert_eq!(single.conjuncts().len(), 1);
     }
 
     #[test]

@@ -544,24 +544,30 @@ fn call(f: Func, args: &[Expr], env: &dyn Lookup) -> Result<Val, String> {
     })
 }
 
-/// Keeps the events where `mask` is true: the compacted lane.
-pub fn compact<T: Copy>(l: &Lane<T>, mask: &[bool], cache: &mut OffsetCache) -> Lane<T> {
+/// Positions of the events `mask` keeps, in order. Written without a branch per
+/// event: a filter that keeps a random fifth of the events would otherwise mispredict
+/// on most of them, in every column it compacts.
+pub fn kept_events(mask: &[bool]) -> Vec<u32> {
+    let mut kept = vec![0u32; mask.len()];
+    let mut w = 0;
+    for (i, &k) in mask.iter().enumerate() {
+        kept[w] = i as u32;
+        w += usize::from(k);
+    }
+    kept.truncate(w);
+    kept
+}
+
+/// Keeps the events at positions `kept` (from [`kept_events`]): the compacted lane.
+pub fn compact<T: Copy>(l: &Lane<T>, kept: &[u32], cache: &mut OffsetCache) -> Lane<T> {
     match l {
         Lane::Const(x) => Lane::Const(*x),
-        Lane::Event(v) => Lane::Event(Arc::new(
-            v.iter()
-                .zip(mask)
-                .filter(|(_, k)| **k)
-                .map(|(x, _)| *x)
-                .collect(),
-        )),
+        Lane::Event(v) => Lane::Event(Arc::new(kept.iter().map(|&i| v[i as usize]).collect())),
         Lane::Jagged(o, v) => {
-            let new = cache.compacted(o, mask);
+            let new = cache.compacted(o, kept);
             let mut out = Vec::with_capacity(new.total());
-            for (i, &k) in mask.iter().enumerate() {
-                if k {
-                    out.extend_from_slice(&v[o.range(i)]);
-                }
+            for &i in kept {
+                out.extend_from_slice(&v[o.range(i as usize)]);
             }
             Lane::Jagged(new, Arc::new(out))
         }
@@ -574,18 +580,16 @@ pub fn compact<T: Copy>(l: &Lane<T>, mask: &[bool], cache: &mut OffsetCache) -> 
 pub struct OffsetCache(Vec<(Offsets, Offsets)>);
 
 impl OffsetCache {
-    fn compacted(&mut self, o: &Offsets, mask: &[bool]) -> Offsets {
+    fn compacted(&mut self, o: &Offsets, kept: &[u32]) -> Offsets {
         if let Some((_, n)) = self.0.iter().find(|(old, _)| Arc::ptr_eq(&old.0, &o.0)) {
             return n.clone();
         }
-        let mut new = Vec::with_capacity(mask.iter().filter(|k| **k).count() + 1);
+        let mut new = Vec::with_capacity(kept.len() + 1);
         new.push(0u32);
         let mut at = 0u32;
-        for (i, &k) in mask.iter().enumerate() {
-            if k {
-                at += o.range(i).len() as u32;
-                new.push(at);
-            }
+        for &i in kept {
+            at += o.range(i as usize).len() as u32;
+            new.push(at);
         }
         let n = Offsets(Arc::new(new));
         self.0.push((o.clone(), n.clone()));
@@ -864,7 +868,9 @@ mod tests {
     #[test]
     fn compaction_keeps_shared_offsets_shared() {
         let (env, _) = env();
-        let mask = [true, false, false, true];
+        let mask = kept_events(&[true, false, false, true]);
+        assert_eq!(mask, [0, 3]);
+        assert!(kept_events(&[false; 3]).is_empty());
         let mut cache = OffsetCache::default();
         let (Some(Val::Num(pt)), Some(Val::Num(eta))) = (env.get("pt"), env.get("eta")) else {
             panic!()

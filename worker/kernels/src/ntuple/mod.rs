@@ -143,9 +143,82 @@ fn to_val(a: &ArrayRef, env: &Env) -> Option<Val> {
     })
 }
 
-/// The events of an Arrow column (primitives, or lists of them) where `mask` is true,
-/// as an expression value; jagged offsets are shared with an equal one in `env`.
-fn compact_raw(a: &ArrayRef, mask: &[bool], env: &Env) -> Option<Val> {
+/// Gives list columns with equal offsets (branches with the same counter, such as
+/// `lep_pt[lep_n]` and `lep_eta[lep_n]`) one offsets buffer, so that filters work out
+/// what they keep of them once, and operations on them compare pointers.
+fn share_list_offsets(arrays: &mut [ArrayRef]) {
+    for i in 1..arrays.len() {
+        let Some(list) = arrays[i].as_list_opt::<i32>() else {
+            continue;
+        };
+        let (field, offsets) = match list.data_type() {
+            DataType::List(f) => (f.clone(), list.offsets()),
+            _ => continue,
+        };
+        let same = arrays[..i].iter().find_map(|a| {
+            let o = a.as_list_opt::<i32>()?.offsets();
+            (o.len() == offsets.len() && **o == **offsets).then(|| o.clone())
+        });
+        if let Some(shared) = same
+            && let Ok(l) =
+                ListArray::try_new(field, shared, list.values().clone(), list.nulls().cloned())
+        {
+            arrays[i] = Arc::new(l);
+        }
+    }
+}
+
+/// The runs of elements a compaction keeps from Arrow columns with the same offsets
+/// buffer (or from flat columns), with the compacted offsets: worked out once per
+/// buffer, not once per column.
+#[derive(Default)]
+struct RawCache(Vec<(Option<*const i32>, Arc<KeptRuns>)>);
+
+struct KeptRuns {
+    /// Runs `[start, end)` of kept elements.
+    runs: Vec<(usize, usize)>,
+    offsets: Option<Offsets>,
+}
+
+impl RawCache {
+    fn runs(&mut self, offsets: Option<&[i32]>, kept: &[u32], env: &Env) -> Arc<KeptRuns> {
+        let key = offsets.map(<[i32]>::as_ptr);
+        if let Some((_, r)) = self.0.iter().find(|(k, _)| *k == key) {
+            return r.clone();
+        }
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        let mut push = |s: usize, e: usize| match runs.last_mut() {
+            Some(r) if r.1 == s => r.1 = e,
+            _ if e > s => runs.push((s, e)),
+            _ => {}
+        };
+        let offsets = match offsets {
+            Some(o) => {
+                let mut new = Vec::with_capacity(kept.len() + 1);
+                new.push(0u32);
+                let mut at = 0u32;
+                for &i in kept {
+                    let (s, e) = (o[i as usize] as usize, o[i as usize + 1] as usize);
+                    push(s, e);
+                    at += (e - s) as u32;
+                    new.push(at);
+                }
+                Some(shared_offsets(new, env))
+            }
+            None => {
+                kept.iter().for_each(|&i| push(i as usize, i as usize + 1));
+                None
+            }
+        };
+        let r = Arc::new(KeptRuns { runs, offsets });
+        self.0.push((key, r.clone()));
+        r
+    }
+}
+
+/// The events at positions `kept` of an Arrow column (primitives, or lists of them), as
+/// an expression value; jagged offsets are shared with an equal one in `env`.
+fn compact_raw(a: &ArrayRef, kept: &[u32], env: &Env, cache: &mut RawCache) -> Option<Val> {
     let (offsets, child): (Option<&[i32]>, &ArrayRef) = match a.data_type() {
         DataType::List(_) => {
             let l = a.as_list::<i32>();
@@ -154,54 +227,23 @@ fn compact_raw(a: &ArrayRef, mask: &[bool], env: &Env) -> Option<Val> {
         dt if prim_of(dt).is_some() => (None, a),
         _ => return None,
     };
-    // Positions in `child` of the kept elements, as ranges.
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    let mut new_offsets: Vec<u32> = Vec::new();
-    match offsets {
-        Some(o) => {
-            new_offsets.push(0);
-            let mut at = 0u32;
-            for (i, &k) in mask.iter().enumerate() {
-                if k {
-                    let (s, e) = (o[i] as usize, o[i + 1] as usize);
-                    if e > s {
-                        match ranges.last_mut() {
-                            Some(r) if r.1 == s => r.1 = e,
-                            _ => ranges.push((s, e)),
-                        }
-                    }
-                    at += (e - s) as u32;
-                    new_offsets.push(at);
-                }
-            }
-        }
-        None => {
-            for (i, &k) in mask.iter().enumerate() {
-                if k {
-                    match ranges.last_mut() {
-                        Some(r) if r.1 == i => r.1 = i + 1,
-                        _ => ranges.push((i, i + 1)),
-                    }
-                }
-            }
-        }
-    }
+    let kept = cache.runs(offsets, kept, env);
+    let total = kept.runs.iter().map(|&(s, e)| e - s).sum();
     macro_rules! take {
         ($t:ty) => {{
             let v = child.as_primitive::<$t>().values();
-            FlatVal::Num(
-                ranges
-                    .iter()
-                    .flat_map(|&(s, e)| v[s..e].iter().map(|&x| x as f64))
-                    .collect(),
-            )
+            let mut out = Vec::with_capacity(total);
+            for &(s, e) in &kept.runs {
+                out.extend(v[s..e].iter().map(|&x| x as f64));
+            }
+            FlatVal::Num(out)
         }};
     }
     let values = match child.data_type() {
         DataType::Boolean => {
             let v = child.as_boolean();
             FlatVal::Bool(
-                ranges
+                kept.runs
                     .iter()
                     .flat_map(|&(s, e)| (s..e).map(|j| v.value(j)))
                     .collect(),
@@ -219,16 +261,11 @@ fn compact_raw(a: &ArrayRef, mask: &[bool], env: &Env) -> Option<Val> {
         DataType::Float64 => take!(Float64Type),
         _ => return None,
     };
-    if offsets.is_none() {
-        return Some(match values {
-            FlatVal::Num(v) => Val::Num(Lane::Event(Arc::new(v))),
-            FlatVal::Bool(v) => Val::Bool(Lane::Event(Arc::new(v))),
-        });
-    }
-    let offsets = shared_offsets(new_offsets, env);
-    Some(match values {
-        FlatVal::Num(v) => Val::Num(Lane::Jagged(offsets, Arc::new(v))),
-        FlatVal::Bool(v) => Val::Bool(Lane::Jagged(offsets, Arc::new(v))),
+    Some(match (&kept.offsets, values) {
+        (None, FlatVal::Num(v)) => Val::Num(Lane::Event(Arc::new(v))),
+        (None, FlatVal::Bool(v)) => Val::Bool(Lane::Event(Arc::new(v))),
+        (Some(o), FlatVal::Num(v)) => Val::Num(Lane::Jagged(o.clone(), Arc::new(v))),
+        (Some(o), FlatVal::Bool(v)) => Val::Bool(Lane::Jagged(o.clone(), Arc::new(v))),
     })
 }
 
@@ -411,7 +448,7 @@ pub(crate) fn run_scan(
         .iter()
         .filter(|b| live.contains(&b.name) || table_branches.contains(b.name.as_str()))
         .collect();
-    let arrays: Vec<ArrayRef> = wanted
+    let mut arrays: Vec<ArrayRef> = wanted
         .par_iter()
         .map(|b| {
             let a = tree.read(&b.name, range.clone()).map_err(reader)?;
@@ -428,6 +465,7 @@ pub(crate) fn run_scan(
             Ok(a)
         })
         .collect::<Result<_, _>>()?;
+    share_list_offsets(&mut arrays);
     // Branches stay Arrow arrays (compacted by filters in their own types) until an
     // expression first reads them.
     let mut cols = Columns::default();
@@ -464,38 +502,45 @@ pub(crate) fn run_scan(
             }
             CompiledStep::Filter(expr) => {
                 filters += 1;
-                cols.need(expr);
-                let mask = eval::eval(expr, &cols)
-                    .and_then(|v| v.boolean())
-                    .map_err(|m| {
-                        fail(format!(
-                            "filter {filters} (\"{}\"): {m}",
-                            source(&scan.steps[i])
-                        ))
-                    })?;
-                let mask: Vec<bool> = match mask {
-                    Lane::Const(k) => vec![k; n],
-                    Lane::Event(v) => v.to_vec(),
-                    Lane::Jagged(..) => {
-                        return Err(fail(format!(
-                            "filter {filters} gave a jagged value, not one per event"
-                        )));
-                    }
+                let fail_at = |m: String| {
+                    fail(format!(
+                        "filter {filters} (\"{}\"): {m}",
+                        source(&scan.steps[i])
+                    ))
                 };
-                cols.compact(&mask, &live_after[i])
-                    .map_err(|m| fail(format!("filter {filters}: {m}")))?;
-                if !table_branches.is_empty() {
-                    selected = Some(match selected.take() {
-                        None => (0..n as u32).filter(|&j| mask[j as usize]).collect(),
-                        Some(s) => s
-                            .into_iter()
-                            .zip(&mask)
-                            .filter(|(_, k)| **k)
-                            .map(|(j, _)| j)
-                            .collect(),
-                    });
+                // `a && b && c` keeps the events every part keeps, so each part is
+                // tested only on the events the parts before it kept (as `&&` in C++
+                // and RDataFrame): a cheap first cut spares the later ones most events.
+                let parts = expr.conjuncts();
+                for (j, part) in parts.iter().enumerate() {
+                    let mut live = live_after[i].clone();
+                    parts[j + 1..].iter().for_each(|p| live.extend(p.names()));
+                    cols.need(part);
+                    let mask = eval::eval(part, &cols)
+                        .and_then(|v| v.boolean())
+                        .map_err(fail_at)?;
+                    let kept = match mask {
+                        Lane::Const(k) => (0..n as u32).filter(|_| k).collect(),
+                        Lane::Event(v) => eval::kept_events(&v),
+                        Lane::Jagged(..) => {
+                            return Err(fail(format!(
+                                "filter {filters} gave a jagged value, not one per event"
+                            )));
+                        }
+                    };
+                    if kept.len() == n {
+                        continue;
+                    }
+                    cols.compact(&kept, &live)
+                        .map_err(|m| fail(format!("filter {filters}: {m}")))?;
+                    if !table_branches.is_empty() {
+                        selected = Some(match selected.take() {
+                            None => kept.clone(),
+                            Some(s) => kept.iter().map(|&j| s[j as usize]).collect(),
+                        });
+                    }
+                    n = kept.len();
                 }
-                n = mask.iter().filter(|k| **k).count();
             }
         }
     }
@@ -592,26 +637,27 @@ impl Columns {
         }
     }
 
-    /// Keeps the events where `mask` is true, of the columns in `live`; drops the rest.
-    fn compact(&mut self, mask: &[bool], live: &HashSet<String>) -> Result<(), String> {
+    /// Keeps the events at positions `kept`, of the columns in `live`; drops the rest.
+    fn compact(&mut self, kept: &[u32], live: &HashSet<String>) -> Result<(), String> {
         self.env.retain(|name, _| live.contains(name));
         self.raw.retain(|name, _| live.contains(name));
         let mut cache = OffsetCache::default();
         for v in self.env.values_mut() {
             *v = match v {
-                Val::Num(l) => Val::Num(compact(l, mask, &mut cache)),
-                Val::Bool(l) => Val::Bool(compact(l, mask, &mut cache)),
+                Val::Num(l) => Val::Num(compact(l, kept, &mut cache)),
+                Val::Bool(l) => Val::Bool(compact(l, kept, &mut cache)),
             };
         }
         // Branches not read yet: only their selected events are converted.
+        let mut runs = RawCache::default();
         for (name, a) in std::mem::take(&mut self.raw) {
-            match compact_raw(&a, mask, &self.env) {
+            match compact_raw(&a, kept, &self.env, &mut runs) {
                 Some(v) => {
                     self.env.insert(name, v);
                 }
                 None => {
-                    let keep = BooleanArray::from(mask.to_vec());
-                    let a = arrow_select::filter::filter(a.as_ref(), &keep)
+                    let kept = UInt32Array::from(kept.to_vec());
+                    let a = arrow_select::take::take(a.as_ref(), &kept, None)
                         .map_err(|e| e.to_string())?;
                     self.raw.insert(name, a);
                 }
