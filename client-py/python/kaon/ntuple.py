@@ -350,7 +350,9 @@ class Dataset:
         expr : str
             One true/false value per event, e.g. ``"lep_n == 2 && lep_pt[0] > 25"``;
             reduce a per-object condition with ``any(...)``, ``all(...)`` or
-            ``count(...)``.
+            ``count(...)``. ``a && b`` tests ``b`` only on the events ``a``
+            keeps, as ``&&`` does in C++ and RDataFrame: put the cheap, tight cut
+            first.
 
         Raises
         ------
