@@ -284,15 +284,17 @@ fn shared_offsets(offsets: Vec<u32>, env: &Env) -> Offsets {
 }
 
 /// `a[idx]` per event, straight from an Arrow list column of primitives (no conversion
-/// of the whole column); NaN or false past either end, as [`eval::eval`] gives.
-fn index_raw(a: &ArrayRef, idx: &Lane<f64>) -> Option<Result<Val, String>> {
+/// of the whole column); NaN or false past either end, as [`eval::eval`] gives. The
+/// events are the column's rows `sel` (all of them for `None`).
+fn index_raw(a: &ArrayRef, idx: &Lane<f64>, sel: Option<&[u32]>) -> Option<Result<Val, String>> {
     if !matches!(a.data_type(), DataType::List(_)) {
         return None;
     }
     let l = a.as_list::<i32>();
     let (offsets, child) = (l.value_offsets(), l.values());
-    let n = offsets.len() - 1;
+    let n = sel.map_or(offsets.len() - 1, <[u32]>::len);
     let at = |i: usize, k: f64| -> Option<usize> {
+        let i = sel.map_or(i, |s| s[i] as usize);
         let len = (offsets[i + 1] - offsets[i]) as i64;
         if !k.is_finite() || k.abs() > 1e18 {
             return None;
@@ -482,7 +484,6 @@ pub(crate) fn run_scan(
 
     // The event program.
     let mut n = (part.stop - part.start) as usize;
-    let mut selected: Option<Vec<u32>> = None;
     let (mut defines, mut filters) = (0, 0);
     for (i, step) in program.steps.iter().enumerate() {
         match step {
@@ -531,14 +532,7 @@ pub(crate) fn run_scan(
                     if kept.len() == n {
                         continue;
                     }
-                    cols.compact(&kept, &live)
-                        .map_err(|m| fail(format!("filter {filters}: {m}")))?;
-                    if !table_branches.is_empty() {
-                        selected = Some(match selected.take() {
-                            None => kept.clone(),
-                            Some(s) => kept.iter().map(|&j| s[j as usize]).collect(),
-                        });
-                    }
+                    cols.compact(&kept, &live);
                     n = kept.len();
                 }
             }
@@ -560,7 +554,7 @@ pub(crate) fn run_scan(
             Ok(Chunk::f64(vec![1, width], out))
         }
         CompiledOutput::Table(names) => {
-            let indices = selected.map(UInt32Array::from);
+            let indices = cols.sel.take().map(UInt32Array::from);
             let mut fields = Vec::with_capacity(names.len());
             let mut columns = Vec::with_capacity(names.len());
             for (name, _) in names {
@@ -608,6 +602,10 @@ fn reducer_exprs(r: &CompiledReducer) -> impl Iterator<Item = &kaon_graph::expr:
 struct Columns {
     env: Env,
     raw: HashMap<String, ArrayRef>,
+    /// The rows of the branches in `raw` that are the current events, once a filter
+    /// dropped some: filters only narrow this, and a branch is gathered (and converted)
+    /// once, when an expression first needs it whole.
+    sel: Option<Vec<u32>>,
 }
 
 impl Lookup for Columns {
@@ -616,29 +614,51 @@ impl Lookup for Columns {
             Some(v) => Some(v.clone()),
             // A branch `need` left in its Arrow form (used only indexed, where the
             // column does not allow indexing in place).
-            None => self.raw.get(name).and_then(|a| to_val(a, &self.env)),
+            None => self
+                .raw
+                .get(name)
+                .and_then(|a| self.raw_val(a, &mut RawCache::default())),
         }
     }
 
     fn index(&self, name: &str, idx: &Lane<f64>) -> Option<Result<Val, String>> {
-        self.raw.get(name).and_then(|a| index_raw(a, idx))
+        self.raw
+            .get(name)
+            .and_then(|a| index_raw(a, idx, self.sel.as_deref()))
     }
 }
 
 impl Columns {
+    /// The current events of a branch as an expression value.
+    fn raw_val(&self, a: &ArrayRef, cache: &mut RawCache) -> Option<Val> {
+        match &self.sel {
+            None => to_val(a, &self.env),
+            Some(sel) => compact_raw(a, sel, &self.env, cache).or_else(|| {
+                // Fixed-size lists: gathered by Arrow, then converted.
+                let rows = UInt32Array::from(sel.clone());
+                to_val(
+                    &arrow_select::take::take(a.as_ref(), &rows, None).ok()?,
+                    &self.env,
+                )
+            }),
+        }
+    }
+
     /// Converts the branches `e` needs whole that are still Arrow arrays.
     fn need(&mut self, e: &kaon_graph::expr::Expr) {
+        let mut cache = RawCache::default();
         for n in eval::value_names(e) {
             if let Some(a) = self.raw.remove(&n)
-                && let Some(v) = to_val(&a, &self.env)
+                && let Some(v) = self.raw_val(&a, &mut cache)
             {
                 self.env.insert(n, v);
             }
         }
     }
 
-    /// Keeps the events at positions `kept`, of the columns in `live`; drops the rest.
-    fn compact(&mut self, kept: &[u32], live: &HashSet<String>) -> Result<(), String> {
+    /// Keeps the current events at positions `kept`, of the columns in `live`; drops
+    /// the rest.
+    fn compact(&mut self, kept: &[u32], live: &HashSet<String>) {
         self.env.retain(|name, _| live.contains(name));
         self.raw.retain(|name, _| live.contains(name));
         let mut cache = OffsetCache::default();
@@ -648,22 +668,10 @@ impl Columns {
                 Val::Bool(l) => Val::Bool(compact(l, kept, &mut cache)),
             };
         }
-        // Branches not read yet: only their selected events are converted.
-        let mut runs = RawCache::default();
-        for (name, a) in std::mem::take(&mut self.raw) {
-            match compact_raw(&a, kept, &self.env, &mut runs) {
-                Some(v) => {
-                    self.env.insert(name, v);
-                }
-                None => {
-                    let kept = UInt32Array::from(kept.to_vec());
-                    let a = arrow_select::take::take(a.as_ref(), &kept, None)
-                        .map_err(|e| e.to_string())?;
-                    self.raw.insert(name, a);
-                }
-            }
-        }
-        Ok(())
+        self.sel = Some(match self.sel.take() {
+            None => kept.to_vec(),
+            Some(s) => kept.iter().map(|&j| s[j as usize]).collect(),
+        });
     }
 }
 
