@@ -118,15 +118,24 @@ bench-arrays: bench-venv python-build-release
 # worker/src/memory.rs), so that read_bench measures the reader as workers run it.
 WORKER_MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=536870912
 
+BENCH_ZLIB := worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root
+BENCH_LZ4 := worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root
+UPROOT_PY := worker/ntuple/tests/data/venv/bin/python
+READ_BENCH := $(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench --
+
+# The files are written anew, then read back into the page cache in order (recache.py
+# says why). read_bench reads the whole file at once, by partitions of 100,000 entries
+# as the workers' tasks do (`--step`), and through a map of the file as uproot reads.
 bench-ntuple: test-data
-	KAON_NTUPLE_BENCH=1 worker/ntuple/tests/data/venv/bin/python worker/ntuple/tests/gen_data.py worker/ntuple/tests/data/synthetic
+	KAON_NTUPLE_BENCH=1 $(UPROOT_PY) worker/ntuple/tests/gen_data.py worker/ntuple/tests/data/synthetic
+	python3 benches/python/recache.py $(BENCH_ZLIB) $(BENCH_LZ4)
 	$(CARGO) build --release -p kaon-cli -p kaon-benches
-	./target/release/ntuple --kaon target/release/kaon --python worker/ntuple/tests/data/venv/bin/python \
-		--file worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root --file worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root --reps 5
-	$(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
-	$(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root nominal --uproot worker/ntuple/tests/data/venv/bin/python --mmap
-	$(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root nominal --uproot worker/ntuple/tests/data/venv/bin/python
-	$(CARGO) run --release -p kaon-ntuple --example zlib_floor -- worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root
+	./target/release/ntuple --kaon target/release/kaon --python $(UPROOT_PY) --file $(BENCH_ZLIB) --file $(BENCH_LZ4) --reps 5
+	$(READ_BENCH) $(BENCH_LZ4) nominal --uproot $(UPROOT_PY)
+	$(READ_BENCH) $(BENCH_LZ4) nominal --uproot $(UPROOT_PY) --step 100000
+	$(READ_BENCH) $(BENCH_LZ4) nominal --uproot $(UPROOT_PY) --mmap
+	$(READ_BENCH) $(BENCH_ZLIB) nominal --uproot $(UPROOT_PY)
+	$(CARGO) run --release -p kaon-ntuple --example zlib_floor -- $(BENCH_ZLIB)
 	./target/release/ntuple_timeline --kaon target/release/kaon --workers 1 --reps 5
 	./target/release/ntuple_timeline --kaon target/release/kaon --workers 2 --reps 5
 

@@ -4,8 +4,10 @@
 //! combines merges) or its selected columns (a table chunk).
 //!
 //! Branches are read in parallel (and their baskets decompressed in parallel) in the
-//! rayon pool the task runs in. After each filter, only the columns that later steps
-//! or the output still use are compacted to the surviving events.
+//! rayon pool the task runs in. The parts of a filter's `&&` chain cut one after the
+//! other. After each cut, the computed columns that later steps or the output still
+//! use are compacted to the surviving events; branches stay as read, behind a row
+//! selection, until an expression first needs them whole.
 
 pub mod eval;
 mod files;
