@@ -7,7 +7,8 @@
 //! in the same invocation. Times are medians of `--reps` runs after a warm-up (the
 //! file is in the page cache for both); Kaon's time includes planning (reading the
 //! file's metadata) and fetching the result. Peak memory: every Kaon process
-//! (scheduler, workers, this client) summed, and the Python process's maximum RSS.
+//! (scheduler, workers, this client) summed over three more runs after the timed ones,
+//! and the Python process's maximum RSS.
 //! The two histograms must agree bin for bin.
 //!
 //! ```text
@@ -97,7 +98,6 @@ fn kaon(args: &Args, file: &str, workers: usize) -> (Vec<f64>, Vec<f64>, f64, Ve
             (r[0].as_histogram().unwrap().values.clone(), plan)
         };
         once().await; // warm-up: page cache, workers' open files
-        let sampler = PeakSampler::start(vec![cluster.pid(), std::process::id()]);
         let mut times = Vec::new();
         let mut plans = Vec::new();
         let mut counts = Vec::new();
@@ -107,6 +107,12 @@ fn kaon(args: &Args, file: &str, workers: usize) -> (Vec<f64>, Vec<f64>, f64, Ve
             times.push(t0.elapsed().as_secs_f64());
             plans.push(plan);
             counts = c;
+        }
+        // Peak memory over runs of their own: the sampler walks /proc every 20 ms,
+        // CPU that a timed 2-worker run on a 2-core machine would lose.
+        let sampler = PeakSampler::start(vec![cluster.pid(), std::process::id()]);
+        for _ in 0..3 {
+            once().await;
         }
         (times, plans, sampler.finish(), counts)
     });
