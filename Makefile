@@ -120,6 +120,7 @@ WORKER_MALLOC := MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=5368709
 
 BENCH_ZLIB := worker/ntuple/tests/data/synthetic/bench-dilepton-zlib1.root
 BENCH_LZ4 := worker/ntuple/tests/data/synthetic/bench-dilepton-lz4.root
+BENCH_NONE := worker/ntuple/tests/data/synthetic/bench-dilepton-none.root
 UPROOT_PY := worker/ntuple/tests/data/venv/bin/python
 READ_BENCH := $(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example read_bench --
 
@@ -128,12 +129,13 @@ READ_BENCH := $(WORKER_MALLOC) $(CARGO) run --release -p kaon-ntuple --example r
 # as the workers' tasks do (`--step`), and through a map of the file as uproot reads.
 bench-ntuple: test-data
 	KAON_NTUPLE_BENCH=1 $(UPROOT_PY) worker/ntuple/tests/gen_data.py worker/ntuple/tests/data/synthetic
-	python3 benches/python/recache.py $(BENCH_ZLIB) $(BENCH_LZ4)
+	python3 benches/python/recache.py $(BENCH_ZLIB) $(BENCH_LZ4) $(BENCH_NONE)
 	$(CARGO) build --release -p kaon-cli -p kaon-benches
 	./target/release/ntuple --kaon target/release/kaon --python $(UPROOT_PY) --file $(BENCH_ZLIB) --file $(BENCH_LZ4) --reps 5
 	$(READ_BENCH) $(BENCH_LZ4) nominal --uproot $(UPROOT_PY)
 	$(READ_BENCH) $(BENCH_LZ4) nominal --uproot $(UPROOT_PY) --step 100000
 	$(READ_BENCH) $(BENCH_LZ4) nominal --uproot $(UPROOT_PY) --mmap
+	$(READ_BENCH) $(BENCH_NONE) nominal --uproot $(UPROOT_PY) --step 100000
 	$(READ_BENCH) $(BENCH_ZLIB) nominal --uproot $(UPROOT_PY)
 	$(CARGO) run --release -p kaon-ntuple --example zlib_floor -- $(BENCH_ZLIB)
 	./target/release/ntuple_timeline --kaon target/release/kaon --workers 1 --reps 5
