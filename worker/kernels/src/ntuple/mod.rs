@@ -470,8 +470,8 @@ pub(crate) fn run_scan(
         })
         .collect::<Result<_, _>>()?;
     share_list_offsets(&mut arrays);
-    // Branches stay Arrow arrays (compacted by filters in their own types) until an
-    // expression first reads them.
+    // Branches stay Arrow arrays (filters narrow `Columns::sel` over them) until an
+    // expression first needs them whole.
     let mut cols = Columns::default();
     let mut originals: Vec<(String, ArrayRef)> = Vec::new();
     for (b, a) in wanted.iter().zip(&arrays) {
