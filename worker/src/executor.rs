@@ -5,6 +5,10 @@
 //! messages ends with one [`WorkerBatch`] of reports to the scheduler. Inputs held by
 //! other workers are fetched concurrently before a task is queued to run; at most
 //! `nthreads` kernels run at once, lowest priority number first.
+//!
+//! While every kernel thread is busy, one more batch waits in a hand-off queue: a
+//! thread that finishes takes it before it reports, so it never idles while its
+//! result goes through this task and the next assignment comes back.
 
 use crate::store::{ChunkKey, ChunkStore, key_of};
 use kaon_graph::{Graph, TaskId};
@@ -15,7 +19,7 @@ use kaon_proto::{
     WorkerBatch, WorkerMessage, worker_message,
 };
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,8 +35,12 @@ pub(crate) enum ExecMsg {
         key: ChunkKey,
         result: Fetched,
     },
-    /// A job of one or more tasks finished on the kernel pool.
-    KernelsDone(Vec<Ran>),
+    /// A batch of one or more tasks finished on the kernel pool; `took_next`: its
+    /// thread went on with the batch waiting in the hand-off queue (else it is free).
+    KernelsDone {
+        runs: Vec<Ran>,
+        took_next: bool,
+    },
     /// Copies asked for by the scheduler (to retire another worker) arrived, or not.
     Replicated {
         tasks: Vec<TaskRef>,
@@ -48,6 +56,9 @@ pub(crate) struct Ran {
     start_unix_us: u64,
     thread: u32,
 }
+
+/// Batches ready for the next kernel thread to finish (at most one waits).
+type HandOff = Arc<Mutex<VecDeque<Vec<Job>>>>;
 
 /// A task ready to run, with its inputs gathered.
 struct Job {
@@ -105,9 +116,13 @@ pub(crate) struct Executor {
     graphs: HashMap<u64, Arc<Graph>>,
     pending: HashMap<ChunkKey, Pending>,
     ready: BinaryHeap<Reverse<(u64, ChunkKey)>>,
-    /// Pool jobs running (at most `nthreads`).
+    /// Kernel threads busy with a batch (at most `nthreads`).
     running_jobs: usize,
-    /// Tasks in those jobs.
+    /// The batch waiting for the next of them to finish, and whether there is one
+    /// (as far as this task has heard).
+    hand_off: HandOff,
+    handed: bool,
+    /// Tasks in those batches.
     running_tasks: usize,
     /// Mean run time per (graph, layer), to decide which tasks are tiny.
     layer_us: HashMap<(u64, u32), f64>,
@@ -144,6 +159,8 @@ impl Executor {
             pending: HashMap::new(),
             ready: BinaryHeap::new(),
             running_jobs: 0,
+            hand_off: HandOff::default(),
+            handed: false,
             running_tasks: 0,
             layer_us: HashMap::new(),
             report: WorkerBatch::default(),
@@ -175,7 +192,7 @@ impl Executor {
         match msg {
             ExecMsg::Batch(batch) => self.on_batch(batch),
             ExecMsg::InputsFetched { key, result } => self.on_inputs_fetched(key, result),
-            ExecMsg::KernelsDone(runs) => self.on_kernels_done(runs),
+            ExecMsg::KernelsDone { runs, took_next } => self.on_kernels_done(runs, took_next),
             ExecMsg::Replicated { tasks, result } => self.on_replicated(tasks, result),
         }
     }
@@ -298,8 +315,12 @@ impl Executor {
         }
     }
 
-    fn on_kernels_done(&mut self, runs: Vec<Ran>) {
-        self.running_jobs -= 1;
+    fn on_kernels_done(&mut self, runs: Vec<Ran>, took_next: bool) {
+        if took_next {
+            self.handed = false;
+        } else {
+            self.running_jobs -= 1;
+        }
         self.running_tasks -= runs.len();
         self.status
             .executing
@@ -410,63 +431,76 @@ impl Executor {
     }
 
     fn start_tasks(&mut self) {
-        if self.status.paused.load(Ordering::Relaxed) {
-            return;
-        }
+        let paused = self.status.paused.load(Ordering::Relaxed);
         while self.running_jobs < self.nthreads {
-            let Some(first) = self.next_ready() else {
-                break;
+            // A batch left in the hand-off queue (a thread found it empty just before
+            // it was filled) goes first, paused or not: it was chosen and counted as
+            // running already.
+            let waiting = self.hand_off.lock().unwrap().pop_front();
+            let batch = match waiting {
+                Some(b) => {
+                    self.handed = false;
+                    b
+                }
+                None if paused => return,
+                None => match self.next_batch() {
+                    Some(b) => b,
+                    None => return,
+                },
             };
-            // Tiny tasks go in batches: a share of the queue per free thread.
-            let mut jobs = vec![first];
-            if self.is_tiny(jobs[0].task.graph, jobs[0].task.layer) {
-                let free = self.nthreads - self.running_jobs;
-                let share = (self.ready.len() / free).clamp(0, MAX_JOB_TASKS - 1);
-                while jobs.len() <= share {
-                    match self.ready.peek() {
-                        Some(Reverse((_, key))) if self.is_tiny(key.0, key.1) => {}
-                        _ => break,
-                    }
-                    match self.next_ready() {
-                        Some(job) => jobs.push(job),
-                        None => break,
-                    }
+            self.running_jobs += 1;
+            self.spawn(batch);
+        }
+        if !paused
+            && !self.handed
+            && let Some(batch) = self.next_batch()
+        {
+            self.hand_off.lock().unwrap().push_back(batch);
+            self.handed = true;
+        }
+    }
+
+    /// The next batch to run: the highest-priority ready task, with more of the queue
+    /// when its layer's tasks are tiny (a share of the queue per kernel thread).
+    fn next_batch(&mut self) -> Option<Vec<Job>> {
+        let first = self.next_ready()?;
+        let mut jobs = vec![first];
+        if self.is_tiny(jobs[0].task.graph, jobs[0].task.layer) {
+            let free = self.nthreads.saturating_sub(self.running_jobs).max(1);
+            let share = (self.ready.len() / free).clamp(0, MAX_JOB_TASKS - 1);
+            while jobs.len() <= share {
+                match self.ready.peek() {
+                    Some(Reverse((_, key))) if self.is_tiny(key.0, key.1) => {}
+                    _ => break,
+                }
+                match self.next_ready() {
+                    Some(job) => jobs.push(job),
+                    None => break,
                 }
             }
-            self.running_jobs += 1;
-            self.running_tasks += jobs.len();
-            self.status
-                .executing
-                .store(self.running_tasks as u32, Ordering::Relaxed);
-            let tx = self.tx.clone();
-            let options = self.options.clone();
-            self.pool.spawn(move || {
-                let runs = jobs
-                    .into_iter()
-                    .map(|job| {
-                        let start_unix_us = unix_us();
-                        let start = Instant::now();
-                        let refs: Vec<&Chunk> = job.inputs.iter().map(|c| &**c).collect();
-                        let result = if job.graph.stored_source(job.id).is_some() {
-                            // A persisted array's chunk: the same bytes under a second key.
-                            Ok(job.inputs[0].clone())
-                        } else {
-                            kaon_kernels::run_task(&job.graph, job.id, &refs, &options)
-                                .map(Arc::new)
-                                .map_err(|e| e.to_string())
-                        };
-                        Ran {
-                            task: job.task,
-                            result,
-                            duration: start.elapsed(),
-                            start_unix_us,
-                            thread: rayon::current_thread_index().unwrap_or(0) as u32,
-                        }
-                    })
-                    .collect();
-                let _ = tx.send(ExecMsg::KernelsDone(runs));
-            });
         }
+        self.running_tasks += jobs.len();
+        self.status
+            .executing
+            .store(self.running_tasks as u32, Ordering::Relaxed);
+        Some(jobs)
+    }
+
+    /// Runs `batch` on a kernel thread, then whatever waits in the hand-off queue.
+    fn spawn(&self, batch: Vec<Job>) {
+        let tx = self.tx.clone();
+        let options = self.options.clone();
+        let hand_off = self.hand_off.clone();
+        self.pool.spawn(move || {
+            let mut next = Some(batch);
+            while let Some(jobs) = next.take() {
+                let runs = jobs.into_iter().map(|job| run_job(job, &options)).collect();
+                // Taken before reporting, so the thread goes straight on.
+                next = hand_off.lock().unwrap().pop_front();
+                let took_next = next.is_some();
+                let _ = tx.send(ExecMsg::KernelsDone { runs, took_next });
+            }
+        });
     }
 
     /// Whether tasks of this layer run so briefly that they go to the pool in batches.
@@ -596,6 +630,28 @@ impl Executor {
     }
 }
 
+/// Runs one task on the calling kernel thread.
+fn run_job(job: Job, options: &KernelOptions) -> Ran {
+    let start_unix_us = unix_us();
+    let start = Instant::now();
+    let refs: Vec<&Chunk> = job.inputs.iter().map(|c| &**c).collect();
+    let result = if job.graph.stored_source(job.id).is_some() {
+        // A persisted array's chunk: the same bytes under a second key.
+        Ok(job.inputs[0].clone())
+    } else {
+        kaon_kernels::run_task(&job.graph, job.id, &refs, options)
+            .map(Arc::new)
+            .map_err(|e| e.to_string())
+    };
+    Ran {
+        task: job.task,
+        result,
+        duration: start.elapsed(),
+        start_unix_us,
+        thread: rayon::current_thread_index().unwrap_or(0) as u32,
+    }
+}
+
 /// Fetches inputs from their holders, one request per holder, trying the next holder
 /// of a chunk when one fails.
 async fn fetch_inputs(
@@ -672,4 +728,98 @@ async fn fetch_from(
             Ok((key_of(&r.task), Arc::new(chunk)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ChunkStore;
+    use kaon_proto::GraphDefinition;
+    use kaon_proto::auth::AddToken;
+
+    /// Assigns the `n` leaf tasks of `ones((n,), chunks=1).sum()` at once to an
+    /// executor with `threads` kernel threads; returns what it reported finished, and
+    /// the count of tasks it still called executing afterwards.
+    async fn run_leaves(threads: usize, n: u64) -> (Vec<TaskFinished>, u32) {
+        let graph = kaon_graph::testing::sum_tree_graph(n, 4);
+        let spill = tempfile::tempdir().unwrap();
+        let store = Arc::new(Mutex::new(ChunkStore::new(spill.path(), 1 << 30)));
+        let pool = Arc::new(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap(),
+        );
+        let status = Arc::new(ExecStatus::default());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+        let executor = Executor::new(
+            rx,
+            tx.clone(),
+            out_tx,
+            store,
+            pool,
+            KernelOptions::default(),
+            status.clone(),
+            DataClients::with_token(AddToken::new(None).unwrap()),
+            threads,
+            u64::MAX,
+        );
+        let running = tokio::spawn(executor.run());
+        let assign = (0..n)
+            .map(|chunk| TaskAssignment {
+                task: Some(TaskRef {
+                    graph: 7,
+                    layer: 0,
+                    chunk,
+                }),
+                priority: chunk,
+                inputs: Vec::new(),
+            })
+            .collect();
+        tx.send(ExecMsg::Batch(SchedulerBatch {
+            graphs: vec![GraphDefinition {
+                graph: 7,
+                graph_def: Some(graph.to_proto()),
+            }],
+            assign,
+            ..Default::default()
+        }))
+        .unwrap();
+        let mut finished = Vec::new();
+        while (finished.len() as u64) < n {
+            let msg = tokio::time::timeout(Duration::from_secs(20), out_rx.recv())
+                .await
+                .expect("the executor stopped reporting")
+                .unwrap();
+            if let Some(worker_message::Kind::Batch(b)) = msg.kind {
+                assert!(b.failed.is_empty(), "{:?}", b.failed);
+                finished.extend(b.finished);
+            }
+        }
+        // The last report is sent after the last batch's accounting.
+        let executing = status.executing.load(Ordering::Relaxed);
+        running.abort();
+        (finished, executing)
+    }
+
+    /// Every task runs once and is reported once, whether a thread started it or took
+    /// it from the hand-off queue, and nothing is left counted as executing.
+    #[tokio::test]
+    async fn every_task_runs_once_through_the_hand_off_queue() {
+        for threads in [1, 2, 3] {
+            for n in [1, 2, 5, 64] {
+                let (finished, executing) = run_leaves(threads, n).await;
+                let mut chunks: Vec<u64> = finished.iter().map(|f| f.task.unwrap().chunk).collect();
+                chunks.sort_unstable();
+                assert_eq!(
+                    chunks,
+                    (0..n).collect::<Vec<_>>(),
+                    "{threads} threads, {n} tasks"
+                );
+                assert_eq!(executing, 0, "{threads} threads, {n} tasks");
+                assert!(finished.iter().all(|f| (f.thread as usize) < threads));
+            }
+        }
+    }
 }
