@@ -212,8 +212,9 @@ impl Executor {
         }
         for t in batch.steal {
             let key = key_of(&t);
-            // Only a task that has not started can be retracted.
-            let stolen = self.pending.remove(&key).is_some();
+            // Only a task that has not started can be retracted: one still queued
+            // here, or in the batch no thread has taken from the hand-off queue yet.
+            let stolen = self.pending.remove(&key).is_some() || self.retract_handed(key);
             self.report.steal_replies.push(StealReply {
                 task: Some(t),
                 stolen,
@@ -458,6 +459,29 @@ impl Executor {
             self.hand_off.lock().unwrap().push_back(batch);
             self.handed = true;
         }
+    }
+
+    /// Takes the task `key` out of the batch waiting in the hand-off queue, if it is
+    /// there (no thread has taken the batch yet).
+    fn retract_handed(&mut self, key: ChunkKey) -> bool {
+        let mut queue = self.hand_off.lock().unwrap();
+        let Some((b, j)) = queue.iter().enumerate().find_map(|(b, jobs)| {
+            let j = jobs.iter().position(|job| key_of(&job.task) == key)?;
+            Some((b, j))
+        }) else {
+            return false;
+        };
+        queue[b].remove(j);
+        if queue[b].is_empty() {
+            queue.remove(b);
+            self.handed = false;
+        }
+        drop(queue);
+        self.running_tasks -= 1;
+        self.status
+            .executing
+            .store(self.running_tasks as u32, Ordering::Relaxed);
+        true
     }
 
     /// The next batch to run: the highest-priority ready task, with more of the queue
@@ -737,11 +761,18 @@ mod tests {
     use kaon_proto::GraphDefinition;
     use kaon_proto::auth::AddToken;
 
-    /// Assigns the `n` leaf tasks of `ones((n,), chunks=1).sum()` at once to an
-    /// executor with `threads` kernel threads; returns what it reported finished, and
-    /// the count of tasks it still called executing afterwards.
-    async fn run_leaves(threads: usize, n: u64) -> (Vec<TaskFinished>, u32) {
-        let graph = kaon_graph::testing::sum_tree_graph(n, 4);
+    /// An executor with `threads` kernel threads on a fresh store; its message sender,
+    /// its reports, its status and its kernel pool.
+    struct Harness {
+        tx: mpsc::UnboundedSender<ExecMsg>,
+        out: mpsc::UnboundedReceiver<WorkerMessage>,
+        status: Arc<ExecStatus>,
+        pool: Arc<rayon::ThreadPool>,
+        running: tokio::task::JoinHandle<()>,
+        _spill: tempfile::TempDir,
+    }
+
+    fn start(threads: usize) -> Harness {
         let spill = tempfile::tempdir().unwrap();
         let store = Arc::new(Mutex::new(ChunkStore::new(spill.path(), 1 << 30)));
         let pool = Arc::new(
@@ -752,54 +783,87 @@ mod tests {
         );
         let status = Arc::new(ExecStatus::default());
         let (tx, rx) = mpsc::unbounded_channel();
-        let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+        let (out_tx, out) = mpsc::unbounded_channel();
         let executor = Executor::new(
             rx,
             tx.clone(),
             out_tx,
             store,
-            pool,
+            pool.clone(),
             KernelOptions::default(),
             status.clone(),
             DataClients::with_token(AddToken::new(None).unwrap()),
             threads,
             u64::MAX,
         );
-        let running = tokio::spawn(executor.run());
-        let assign = (0..n)
-            .map(|chunk| TaskAssignment {
-                task: Some(TaskRef {
-                    graph: 7,
-                    layer: 0,
-                    chunk,
-                }),
-                priority: chunk,
-                inputs: Vec::new(),
-            })
-            .collect();
-        tx.send(ExecMsg::Batch(SchedulerBatch {
-            graphs: vec![GraphDefinition {
-                graph: 7,
-                graph_def: Some(graph.to_proto()),
-            }],
-            assign,
-            ..Default::default()
-        }))
-        .unwrap();
-        let mut finished = Vec::new();
-        while (finished.len() as u64) < n {
-            let msg = tokio::time::timeout(Duration::from_secs(20), out_rx.recv())
-                .await
-                .expect("the executor stopped reporting")
+        Harness {
+            tx,
+            out,
+            status,
+            pool,
+            running: tokio::spawn(executor.run()),
+            _spill: spill,
+        }
+    }
+
+    impl Harness {
+        /// Assigns the first `n` leaf tasks of `ones((n,), chunks=1).sum()`, in order.
+        fn assign_leaves(&self, n: u64) {
+            let graph = kaon_graph::testing::sum_tree_graph(n, 4);
+            let assign = (0..n)
+                .map(|chunk| TaskAssignment {
+                    task: Some(leaf(chunk)),
+                    priority: chunk,
+                    inputs: Vec::new(),
+                })
+                .collect();
+            self.tx
+                .send(ExecMsg::Batch(SchedulerBatch {
+                    graphs: vec![GraphDefinition {
+                        graph: 7,
+                        graph_def: Some(graph.to_proto()),
+                    }],
+                    assign,
+                    ..Default::default()
+                }))
                 .unwrap();
-            if let Some(worker_message::Kind::Batch(b)) = msg.kind {
-                assert!(b.failed.is_empty(), "{:?}", b.failed);
-                finished.extend(b.finished);
+        }
+
+        /// The next report batch.
+        async fn report(&mut self) -> WorkerBatch {
+            loop {
+                let msg = tokio::time::timeout(Duration::from_secs(20), self.out.recv())
+                    .await
+                    .expect("the executor stopped reporting")
+                    .unwrap();
+                if let Some(worker_message::Kind::Batch(b)) = msg.kind {
+                    assert!(b.failed.is_empty(), "{:?}", b.failed);
+                    return b;
+                }
             }
         }
+    }
+
+    fn leaf(chunk: u64) -> TaskRef {
+        TaskRef {
+            graph: 7,
+            layer: 0,
+            chunk,
+        }
+    }
+
+    /// Runs the `n` leaf tasks on `threads` kernel threads; returns what was reported
+    /// finished, and the count of tasks still called executing afterwards.
+    async fn run_leaves(threads: usize, n: u64) -> (Vec<TaskFinished>, u32) {
+        let mut h = start(threads);
+        h.assign_leaves(n);
+        let mut finished = Vec::new();
+        while (finished.len() as u64) < n {
+            finished.extend(h.report().await.finished);
+        }
         // The last report is sent after the last batch's accounting.
-        let executing = status.executing.load(Ordering::Relaxed);
-        running.abort();
+        let executing = h.status.executing.load(Ordering::Relaxed);
+        h.running.abort();
         (finished, executing)
     }
 
@@ -821,5 +885,56 @@ mod tests {
                 assert!(finished.iter().all(|f| (f.thread as usize) < threads));
             }
         }
+    }
+
+    /// The batch in the hand-off queue has not started, so the scheduler can take it
+    /// back (to give it to an idle worker); a batch on a thread it cannot.
+    #[tokio::test]
+    async fn a_batch_waiting_in_the_hand_off_queue_can_be_stolen() {
+        let mut h = start(1);
+        // Keep the one kernel thread busy, so the executor's first batch waits in
+        // rayon's queue and its second in the hand-off queue.
+        let (release, blocked) = std::sync::mpsc::channel::<()>();
+        h.pool.spawn(move || {
+            let _ = blocked.recv();
+        });
+        h.assign_leaves(2);
+        // Both started: the first in rayon's queue, the second in the hand-off queue.
+        let t0 = Instant::now();
+        while h.status.executing.load(Ordering::Relaxed) < 2 {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the tasks never started"
+            );
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        let steal = |t| {
+            ExecMsg::Batch(SchedulerBatch {
+                steal: vec![t],
+                ..Default::default()
+            })
+        };
+        h.tx.send(steal(leaf(1))).unwrap();
+        h.tx.send(steal(leaf(0))).unwrap();
+        let mut replies = Vec::new();
+        while replies.len() < 2 {
+            replies.extend(h.report().await.steal_replies);
+        }
+        let stolen: Vec<(u64, bool)> = replies
+            .iter()
+            .map(|r| (r.task.unwrap().chunk, r.stolen))
+            .collect();
+        assert_eq!(stolen, [(1, true), (0, false)]);
+        assert_eq!(h.status.executing.load(Ordering::Relaxed), 1);
+        release.send(()).unwrap();
+        let done = h.report().await;
+        let chunks: Vec<u64> = done
+            .finished
+            .iter()
+            .map(|f| f.task.unwrap().chunk)
+            .collect();
+        assert_eq!(chunks, [0]);
+        assert_eq!(h.status.executing.load(Ordering::Relaxed), 0);
+        h.running.abort();
     }
 }
