@@ -523,7 +523,9 @@ pub(crate) fn run_scan(
                         .and_then(|v| v.boolean())
                         .map_err(fail_at)?;
                     let kept = match mask {
-                        Lane::Const(k) => (0..n as u32).filter(|_| k).collect(),
+                        // A part true for every event keeps them all.
+                        Lane::Const(true) => continue,
+                        Lane::Const(false) => Vec::new(),
                         Lane::Event(v) => eval::kept_events(&v),
                         Lane::Jagged(..) => {
                             return Err(fail(format!(
